@@ -1,0 +1,132 @@
+//! Generates the one C translation unit that holds every op form.
+//!
+//! Each form is an instance of a family file in `ops/` with its registers
+//! and operation fixed by `#define`s; see `ops/copyjit.h`.
+
+use crate::BuildResult;
+use crate::isa::Reg;
+use crate::variant::Variant;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Names a C file compiled as one more op, to show the checks at work (the
+/// build must reject e.g. an op that reads a `static const` table).
+pub const EXTRA_OP_ENV: &str = "COPYJIT_EXTRA_OP";
+
+/// One op to compile.
+pub struct OpSpec {
+    /// Symbol and section name.
+    pub name: String,
+    /// The table entry it fills; `None` for an extra op under test.
+    pub variant: Option<Variant>,
+    /// The family file, relative to `ops/` or absolute.
+    pub file: PathBuf,
+    /// `#define`s that specialise the family.
+    pub defines: Vec<(&'static str, String)>,
+    /// Data slots reserved after the code.
+    pub slots: usize,
+    /// Whether the op never continues with the next one.
+    pub terminal: bool,
+}
+
+/// Every op form in table order, plus the extra op if one is named.
+pub fn op_list() -> BuildResult<Vec<OpSpec>> {
+    let mut ops: Vec<OpSpec> = Variant::all().map(spec).collect();
+    for (i, op) in ops.iter().enumerate() {
+        let v = op.variant.expect("table forms have a variant");
+        if v.index() != i {
+            return Err(format!("op {}: table index {} but Variant::index says {}", op.name, i, v.index()));
+        }
+    }
+    if let Ok(path) = std::env::var(EXTRA_OP_ENV) {
+        let file = PathBuf::from(&path);
+        let stem = file.file_stem().and_then(|s| s.to_str()).ok_or(format!("{EXTRA_OP_ENV}={path}: no file name"))?;
+        let name = format!("extra_{}", stem.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let file = std::fs::canonicalize(&file).map_err(|e| format!("op {name}: {path}: {e}"))?;
+        println!("cargo:rerun-if-changed={}", file.display());
+        ops.push(OpSpec { name, variant: None, file, defines: Vec::new(), slots: 2, terminal: false });
+    }
+    Ok(ops)
+}
+
+fn reg(r: Reg) -> String {
+    r.c_name().to_string()
+}
+
+fn spec(v: Variant) -> OpSpec {
+    let (name, family, defines): (String, &str, Vec<(&'static str, String)>) = match v {
+        Variant::Empty => ("empty".into(), "empty", vec![]),
+        Variant::Nop => ("nop".into(), "nop", vec![]),
+        Variant::Bin(op, d, a, b) => (
+            format!("{}_{}_{}_{}", op.name(), reg(d), reg(a), reg(b)),
+            "bin",
+            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("LHS", reg(a)), ("RHS", reg(b))],
+        ),
+        Variant::BinImm(op, d, a) => (
+            format!("{}i_{}_{}", op.name(), reg(d), reg(a)),
+            "bin_imm",
+            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("LHS", reg(a))],
+        ),
+        Variant::Unary(op, d, a) => (
+            format!("{}_{}_{}", op.name(), reg(d), reg(a)),
+            "unary",
+            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("SRC", reg(a))],
+        ),
+        Variant::Mov(d, s) => (format!("mov_{}_{}", reg(d), reg(s)), "mov", vec![("DST", reg(d)), ("SRC", reg(s))]),
+        Variant::MovImm(d) => (format!("movi_{}", reg(d)), "mov_imm", vec![("DST", reg(d))]),
+        Variant::Branch(c, a, b) => (
+            format!("b{}_{}_{}", c.name(), reg(a), reg(b)),
+            "branch",
+            vec![("CMP", format!("cj_{}", c.name())), ("LHS", reg(a)), ("RHS", reg(b))],
+        ),
+        Variant::BranchImm(c, a) => (
+            format!("b{}i_{}", c.name(), reg(a)),
+            "branch_imm",
+            vec![("CMP", format!("cj_{}", c.name())), ("LHS", reg(a))],
+        ),
+        Variant::Jump => ("jump".into(), "jump", vec![]),
+        Variant::Load(k, d, b) => (
+            format!("load_{}_{}_{}", k.name(), reg(d), reg(b)),
+            "load",
+            vec![("TYPE", format!("cj_{}", k.name())), ("DST", reg(d)), ("BASE", reg(b))],
+        ),
+        Variant::Store(w, s, b) => (
+            format!("store_{}_{}_{}", w.name(), reg(s), reg(b)),
+            "store",
+            vec![("TYPE", format!("cj_{}", w.name())), ("SRC", reg(s)), ("BASE", reg(b))],
+        ),
+        Variant::Push(s) => (format!("push_{}", reg(s)), "push", vec![("SRC", reg(s))]),
+        Variant::Pop(d) => (format!("pop_{}", reg(d)), "pop", vec![("DST", reg(d))]),
+        Variant::CallHost(d) => (format!("call_host_{}", reg(d)), "call_host", vec![("DST", reg(d))]),
+        Variant::Call => ("call".into(), "call", vec![]),
+        Variant::Ret => ("ret".into(), "ret", vec![]),
+    };
+    OpSpec {
+        name: format!("cj_op_{name}"),
+        variant: Some(v),
+        file: PathBuf::from(format!("{family}.c")),
+        defines,
+        slots: v.slots(),
+        terminal: v.is_terminal(),
+    }
+}
+
+/// Writes `stencils.c` into `out_dir` and returns its path.
+pub fn write_source(out_dir: &Path, ops: &[OpSpec]) -> BuildResult<PathBuf> {
+    let mut c = String::from("/* Generated by copyjit's build.rs: every op form, one function each. */\n");
+    c.push_str("#include \"copyjit.h\"\n");
+    for op in ops {
+        let _ = writeln!(c, "\n#define SELF {}", op.name);
+        for (k, v) in &op.defines {
+            let _ = writeln!(c, "#define {k} {v}");
+        }
+        let _ = writeln!(c, "#include \"{}\"", op.file.display());
+        let _ = writeln!(c, "#undef SELF");
+        for (k, _) in &op.defines {
+            let _ = writeln!(c, "#undef {k}");
+        }
+    }
+    let path = out_dir.join("stencils.c");
+    std::fs::write(&path, c).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,94 @@
+/*
+ * copyjit.h: the one signature every op shares, and the three things an op
+ * can do besides compute: continue with the next op, jump to a target, and
+ * read one of its immediate slots.
+ *
+ * Every op is a C function `reg_t op(reg_t r0, reg_t r1, reg_t r2, reg_t r3)`.
+ * The four pseudo-registers are the four arguments, so on every supported
+ * target they live in machine registers (or, on 32-bit targets, in register
+ * pairs and the caller's argument area) from one op to the next. Four is the
+ * most that s390x and arm32 can pass in registers and still tail-call.
+ *
+ * An op instance is generated per register assignment by build.rs as
+ *
+ *     #define SELF <op name>
+ *     #define DST r0 ...        (the family's parameters)
+ *     #include "<family>.c"
+ *
+ * and the linker script gives every op its own symbols:
+ *   SELF__next   the first byte after the op (and after its slots): the
+ *                continuation, reached by a tail call that becomes a jump;
+ *   SELF__immK   the K-th 8-byte data slot, right after the op's code, read
+ *                PC-relatively and filled in by the emitter at run time.
+ * Both are hidden so the compiler addresses them directly, never through a
+ * GOT or PLT.
+ */
+#ifndef COPYJIT_H
+#define COPYJIT_H
+
+#include <stdint.h>
+
+typedef uint64_t reg_t;
+
+#define CJ_PARAMS reg_t r0, reg_t r1, reg_t r2, reg_t r3
+#define CJ_ARGS r0, r1, r2, r3
+
+typedef reg_t (*cj_fn)(CJ_PARAMS);
+
+/* A tail call the compiler must honour where it can be told so (clang). */
+#if defined(__has_attribute)
+#if __has_attribute(musttail)
+#define CJ_MUSTTAIL __attribute__((musttail))
+#endif
+#endif
+#ifndef CJ_MUSTTAIL
+#define CJ_MUSTTAIL
+#endif
+
+#define CJ_HIDDEN __attribute__((visibility("hidden")))
+#define CJ_CAT_(a, b) a##b
+#define CJ_CAT(a, b) CJ_CAT_(a, b)
+
+/* The op's own symbols, named after SELF. */
+#define CJ_NEXT_SYM CJ_CAT(SELF, __next)
+#define IMM(k) CJ_CAT(CJ_CAT(SELF, __imm), k)
+
+/* Declares the op's continuation and slots, then opens its definition. */
+#define OP                                                                     \
+    extern reg_t CJ_NEXT_SYM(CJ_PARAMS) CJ_HIDDEN;                             \
+    extern const reg_t IMM(0) CJ_HIDDEN;                                       \
+    extern const reg_t IMM(1) CJ_HIDDEN;                                       \
+    reg_t SELF(CJ_PARAMS)
+
+/* Continue with the op placed right after this one. */
+#define NEXT() CJ_MUSTTAIL return CJ_NEXT_SYM(CJ_ARGS)
+
+/* The code address slot k points at: the slot's own address plus its value,
+ * so generated code stays position-independent. */
+#define TARGET(k) ((cj_fn)((const char *)&IMM(k) + (int64_t)IMM(k)))
+
+/* Continue at the target held in slot k. */
+#define JUMP(k) CJ_MUSTTAIL return TARGET(k)(CJ_ARGS)
+
+/* Memory access types that may alias anything. */
+typedef uint8_t __attribute__((may_alias)) cj_u8;
+typedef uint16_t __attribute__((may_alias)) cj_u16;
+typedef uint32_t __attribute__((may_alias)) cj_u32;
+typedef uint64_t __attribute__((may_alias)) cj_u64;
+typedef int8_t __attribute__((may_alias)) cj_i8;
+typedef int16_t __attribute__((may_alias)) cj_i16;
+typedef int32_t __attribute__((may_alias)) cj_i32;
+
+/* The address a register plus offset names (truncated on 32-bit targets). */
+#define CJ_ADDR(base, offset) ((uintptr_t)((base) + (offset)))
+
+/* The shortest machine no-op (s390x's `nop` is 4 bytes, `nopr` 2). */
+#if defined(__s390x__)
+#define CJ_NOP_ASM "nopr %r0"
+#else
+#define CJ_NOP_ASM "nop"
+#endif
+
+#include "semantics.h"
+
+#endif

@@ -1,0 +1,2 @@
+/* DST = SRC */
+OP { DST = SRC; NEXT(); }

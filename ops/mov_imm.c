@@ -1,0 +1,2 @@
+/* DST = slot 0 */
+OP { DST = IMM(0); NEXT(); }

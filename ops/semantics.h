@@ -1,0 +1,100 @@
+/*
+ * semantics.h: what every operation computes, once, free of undefined
+ * behaviour. All arithmetic is on uint64_t, so it wraps. src/isa.rs documents
+ * the same results and src/interp.rs implements them again in Rust; the
+ * differential tests hold the two to each other.
+ */
+#ifndef COPYJIT_SEMANTICS_H
+#define COPYJIT_SEMANTICS_H
+
+#define CJ_INLINE static inline __attribute__((always_inline))
+
+/*
+ * GCC and clang define the two implementation-defined behaviours used here:
+ * converting an out-of-range uint64_t to int64_t wraps, and `>>` on a
+ * negative int64_t shifts in sign bits.
+ */
+#define CJ_S(a) ((int64_t)(a))
+
+#if UINTPTR_MAX == 0xffffffffu
+/*
+ * 32-bit targets: a 64-bit `/` or `%` would call libgcc (__udivdi3,
+ * __aeabi_uldivmod), which lies outside the op. Long division by shift and
+ * subtract keeps the op self-contained.
+ */
+CJ_INLINE reg_t cj_udivmod(reg_t n, reg_t d, reg_t *rem) {
+    reg_t q = 0, r = 0;
+    for (int i = 63; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1);
+        if (r >= d) {
+            r -= d;
+            q |= (reg_t)1 << i;
+        }
+    }
+    *rem = r;
+    return q;
+}
+CJ_INLINE reg_t cj_udiv_raw(reg_t a, reg_t b) { reg_t r; return cj_udivmod(a, b, &r); }
+CJ_INLINE reg_t cj_urem_raw(reg_t a, reg_t b) { reg_t r; cj_udivmod(a, b, &r); return r; }
+/* Signed division on magnitudes, truncating toward zero. */
+CJ_INLINE reg_t cj_sdiv_raw(reg_t a, reg_t b) {
+    reg_t q = cj_udiv_raw(CJ_S(a) < 0 ? -a : a, CJ_S(b) < 0 ? -b : b);
+    return CJ_S(a ^ b) < 0 ? -q : q;
+}
+CJ_INLINE reg_t cj_srem_raw(reg_t a, reg_t b) {
+    reg_t r = cj_urem_raw(CJ_S(a) < 0 ? -a : a, CJ_S(b) < 0 ? -b : b);
+    return CJ_S(a) < 0 ? -r : r;
+}
+#else
+CJ_INLINE reg_t cj_udiv_raw(reg_t a, reg_t b) { return a / b; }
+CJ_INLINE reg_t cj_urem_raw(reg_t a, reg_t b) { return a % b; }
+CJ_INLINE reg_t cj_sdiv_raw(reg_t a, reg_t b) { return (reg_t)(CJ_S(a) / CJ_S(b)); }
+CJ_INLINE reg_t cj_srem_raw(reg_t a, reg_t b) { return (reg_t)(CJ_S(a) % CJ_S(b)); }
+#endif
+
+CJ_INLINE reg_t cj_add(reg_t a, reg_t b) { return a + b; }
+CJ_INLINE reg_t cj_sub(reg_t a, reg_t b) { return a - b; }
+CJ_INLINE reg_t cj_mul(reg_t a, reg_t b) { return a * b; }
+CJ_INLINE reg_t cj_and(reg_t a, reg_t b) { return a & b; }
+CJ_INLINE reg_t cj_or(reg_t a, reg_t b) { return a | b; }
+CJ_INLINE reg_t cj_xor(reg_t a, reg_t b) { return a ^ b; }
+/* Shift counts are taken modulo 64. */
+CJ_INLINE reg_t cj_shl(reg_t a, reg_t b) { return a << (b & 63); }
+CJ_INLINE reg_t cj_shr(reg_t a, reg_t b) { return a >> (b & 63); }
+CJ_INLINE reg_t cj_sar(reg_t a, reg_t b) { return (reg_t)(CJ_S(a) >> (b & 63)); }
+/* Division by zero gives 0; the remainder of a division by zero is the dividend. */
+CJ_INLINE reg_t cj_udiv(reg_t a, reg_t b) { return b ? cj_udiv_raw(a, b) : 0; }
+CJ_INLINE reg_t cj_urem(reg_t a, reg_t b) { return b ? cj_urem_raw(a, b) : a; }
+/* Signed division truncates toward zero; i64::MIN / -1 wraps to i64::MIN
+ * and i64::MIN % -1 is 0 (the cases C leaves undefined). */
+CJ_INLINE reg_t cj_sdiv(reg_t a, reg_t b) {
+    if (!b)
+        return 0;
+    if (b == (reg_t)-1)
+        return -a;
+    return cj_sdiv_raw(a, b);
+}
+CJ_INLINE reg_t cj_srem(reg_t a, reg_t b) {
+    if (!b)
+        return a;
+    if (b == (reg_t)-1)
+        return 0;
+    return cj_srem_raw(a, b);
+}
+
+CJ_INLINE reg_t cj_not(reg_t a) { return ~a; }
+CJ_INLINE reg_t cj_neg(reg_t a) { return -a; }
+
+/* Comparisons. */
+CJ_INLINE int cj_eq(reg_t a, reg_t b) { return a == b; }
+CJ_INLINE int cj_ne(reg_t a, reg_t b) { return a != b; }
+CJ_INLINE int cj_ult(reg_t a, reg_t b) { return a < b; }
+CJ_INLINE int cj_ule(reg_t a, reg_t b) { return a <= b; }
+CJ_INLINE int cj_ugt(reg_t a, reg_t b) { return a > b; }
+CJ_INLINE int cj_uge(reg_t a, reg_t b) { return a >= b; }
+CJ_INLINE int cj_slt(reg_t a, reg_t b) { return CJ_S(a) < CJ_S(b); }
+CJ_INLINE int cj_sle(reg_t a, reg_t b) { return CJ_S(a) <= CJ_S(b); }
+CJ_INLINE int cj_sgt(reg_t a, reg_t b) { return CJ_S(a) > CJ_S(b); }
+CJ_INLINE int cj_sge(reg_t a, reg_t b) { return CJ_S(a) >= CJ_S(b); }
+
+#endif

@@ -1,0 +1,2 @@
+/* DST = OPFN(SRC) */
+OP { DST = OPFN(SRC); NEXT(); }

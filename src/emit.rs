@@ -1,0 +1,206 @@
+//! The emitter: copies stencils into a caller-provided buffer and fills
+//! their data slots.
+
+use crate::code::Code;
+use crate::error::Error;
+use crate::isa::{Insn, Label};
+use crate::lower::{self, Slot};
+use crate::stencil::{self, SLOT_ALIGN};
+use crate::variant::Variant;
+
+/// Generated code starts at an address aligned to this many bytes, and keeps
+/// working when copied to another address with the same alignment.
+pub const CODE_ALIGN: usize = 16;
+
+/// Ends the chain of unresolved references to a label.
+const END_OF_CHAIN: u64 = u64::MAX;
+
+/// Where a label stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LabelState {
+    /// Neither used nor bound.
+    Unused,
+    /// Used before being bound: the offset of the last slot that refers to
+    /// it. Each such slot holds the offset of the previous one until the
+    /// label is bound, so forward references need no storage of their own.
+    Pending(usize),
+    /// Bound at this offset.
+    Bound(usize),
+}
+
+/// Writes ops into a buffer the caller provides.
+///
+/// `LABELS` is how many labels (numbered from 0) the program may use; the
+/// assembler keeps one word per label and allocates nothing.
+///
+/// ```
+/// use copyjit::{Assembler, BinOp, Insn, Reg};
+///
+/// let mut buf = [0u8; 256];
+/// let mut asm: Assembler = Assembler::new(&mut buf);
+/// asm.emit(Insn::BinImm { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, imm: 41 })?;
+/// let code = asm.finish()?;
+/// assert!(!code.bytes().is_empty());
+/// # Ok::<(), copyjit::Error>(())
+/// ```
+pub struct Assembler<'a, const LABELS: usize = 64> {
+    buf: &'a mut [u8],
+    entry: usize,
+    pos: usize,
+    labels: [LabelState; LABELS],
+    failed: bool,
+}
+
+impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
+    /// Starts emitting into `buf`, at its first address aligned to [`CODE_ALIGN`].
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        let base = buf.as_ptr() as usize;
+        let entry = base.next_multiple_of(CODE_ALIGN) - base;
+        Assembler { buf, entry, pos: entry, labels: [LabelState::Unused; LABELS], failed: false }
+    }
+
+    /// Bytes of code emitted so far.
+    pub fn len(&self) -> usize {
+        self.pos - self.entry
+    }
+
+    /// Whether nothing has been emitted yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends one instruction.
+    ///
+    /// On error nothing is written and the assembler will refuse to finish.
+    pub fn emit(&mut self, insn: Insn) -> Result<(), Error> {
+        let result = self.try_emit(&insn);
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// Appends every instruction of `program`, stopping at the first error.
+    pub fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
+        program.iter().try_for_each(|&insn| self.emit(insn))
+    }
+
+    fn try_emit(&mut self, insn: &Insn) -> Result<(), Error> {
+        if self.failed {
+            return Err(Error::EarlierError);
+        }
+        lower::check(insn, LABELS)?;
+        if let Insn::Bind(label) = *insn {
+            return self.bind(label);
+        }
+        let Some((variant, slots)) = lower::lower(insn) else {
+            return Ok(());
+        };
+        self.place(variant, &slots[..variant.slots()])
+    }
+
+    /// Copies `variant`'s code, padded so its slots are aligned, then fills
+    /// the slots. Checks room first, so nothing is half-written.
+    fn place(&mut self, variant: Variant, slots: &[Slot]) -> Result<(), Error> {
+        let code = stencil::code(variant).ok_or(Error::Unsupported)?;
+        let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
+        let pad = if slots.is_empty() || SLOT_ALIGN == 1 {
+            0
+        } else {
+            let address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
+            address.wrapping_neg() % SLOT_ALIGN
+        };
+        if pad > 0 && (nop.is_empty() || pad % nop.len() != 0) {
+            // build.rs checks every op is a whole number of no-ops long.
+            return Err(Error::Unsupported);
+        }
+        let needed = self.pos + pad + code.len() + 8 * slots.len();
+        if needed > self.buf.len() {
+            return Err(Error::BufferTooSmall { needed, capacity: self.buf.len() });
+        }
+        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
+            self.put(nop);
+        }
+        self.put(code);
+        for &slot in slots {
+            let value = match slot {
+                Slot::Value(v) => v,
+                Slot::Label(l) => self.refer(l),
+            };
+            self.put(&value.to_ne_bytes());
+        }
+        Ok(())
+    }
+
+    /// Writes bytes at the current position; the caller checked the room.
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    /// The slot value for a reference to `label` from the slot at the
+    /// current position: the distance if it is bound, else a chain link.
+    fn refer(&mut self, label: Label) -> u64 {
+        let slot = self.pos;
+        let state = &mut self.labels[usize::from(label.0)];
+        match *state {
+            LabelState::Bound(at) => relative(at, slot),
+            LabelState::Unused => {
+                *state = LabelState::Pending(slot);
+                END_OF_CHAIN
+            }
+            LabelState::Pending(last) => {
+                *state = LabelState::Pending(slot);
+                last as u64
+            }
+        }
+    }
+
+    /// Binds `label` here and fills every slot waiting for it.
+    fn bind(&mut self, label: Label) -> Result<(), Error> {
+        let here = self.pos;
+        let state = &mut self.labels[usize::from(label.0)];
+        let mut link = match *state {
+            LabelState::Bound(_) => return Err(Error::LabelRebound(label)),
+            LabelState::Unused => END_OF_CHAIN,
+            LabelState::Pending(last) => last as u64,
+        };
+        *state = LabelState::Bound(here);
+        while link != END_OF_CHAIN {
+            let slot = link as usize;
+            link = self.read_slot(slot);
+            self.write_slot(slot, relative(here, slot));
+        }
+        Ok(())
+    }
+
+    fn read_slot(&self, at: usize) -> u64 {
+        let mut bytes = [0; 8];
+        if let Some(src) = self.buf.get(at..at + 8) {
+            bytes.copy_from_slice(src);
+        }
+        u64::from_ne_bytes(bytes)
+    }
+
+    fn write_slot(&mut self, at: usize, value: u64) {
+        if let Some(dst) = self.buf.get_mut(at..at + 8) {
+            dst.copy_from_slice(&value.to_ne_bytes());
+        }
+    }
+
+    /// Ends the code with a return (so running off the end returns `R0`),
+    /// checks every used label is bound, and hands out the finished code.
+    pub fn finish(mut self) -> Result<Code<'a>, Error> {
+        self.emit(Insn::Ret)?;
+        if let Some(i) = self.labels.iter().position(|s| matches!(s, LabelState::Pending(_))) {
+            return Err(Error::UnboundLabel(Label(i as u16)));
+        }
+        Ok(Code::new(self.buf, self.entry, self.pos))
+    }
+}
+
+/// The slot value that makes a slot at `slot` point at `target`.
+fn relative(target: usize, slot: usize) -> u64 {
+    (target as u64).wrapping_sub(slot as u64)
+}

@@ -1,0 +1,330 @@
+//! The instruction set: four 64-bit registers and the instructions over them.
+//!
+//! Every instruction has the same meaning on every target and in the
+//! [reference interpreter](crate::interpret). All arithmetic wraps; no
+//! instruction has an undefined result. This file is shared with `build.rs`,
+//! which generates one stencil per instruction form from it.
+
+use core::fmt;
+
+/// One of the four 64-bit registers.
+///
+/// All four are general purpose; [`Reg::SP`] (`R3`) is also the stack pointer
+/// that [`Insn::Push`] and [`Insn::Pop`] use. Generated code is entered with
+/// the four registers as its arguments and returns `R0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Reg {
+    /// Register 0: the first argument and the return value.
+    R0,
+    /// Register 1.
+    R1,
+    /// Register 2.
+    R2,
+    /// Register 3, also the stack pointer.
+    R3,
+}
+
+impl Reg {
+    /// The stack pointer used by push and pop: `R3`.
+    pub const SP: Reg = Reg::R3;
+    /// Every register, in order.
+    pub const ALL: [Reg; 4] = [Reg::R0, Reg::R1, Reg::R2, Reg::R3];
+
+    /// The register's number, 0 to 3.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The register's name in the C stencils.
+    pub const fn c_name(self) -> &'static str {
+        match self {
+            Reg::R0 => "r0",
+            Reg::R1 => "r1",
+            Reg::R2 => "r2",
+            Reg::R3 => "r3",
+        }
+    }
+}
+
+/// Declares a field-less enum with an `ALL` list, a C semantics function name
+/// and a one-line description per variant.
+macro_rules! op_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $c:literal, $doc:literal;)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name {
+            $($(#[$vmeta])* #[doc = $doc] $variant,)*
+        }
+
+        impl $name {
+            /// Every variant, in stencil-table order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The variant's position in [`Self::ALL`].
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+
+            /// The mnemonic, which is also the suffix of its C function `cj_<name>`.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$variant => $c,)* }
+            }
+
+            /// What the operation computes, in one line.
+            pub const fn description(self) -> &'static str {
+                match self { $($name::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+op_enum! {
+    /// A two-operand ALU operation: `dst = lhs op rhs`.
+    BinOp {
+        Add = "add", "Wrapping addition.";
+        Sub = "sub", "Wrapping subtraction.";
+        Mul = "mul", "Wrapping multiplication (low 64 bits).";
+        And = "and", "Bitwise and.";
+        Or = "or", "Bitwise or.";
+        Xor = "xor", "Bitwise exclusive or.";
+        Shl = "shl", "Shift left by `rhs % 64`.";
+        Shr = "shr", "Logical shift right by `rhs % 64`.";
+        Sar = "sar", "Arithmetic shift right by `rhs % 64`.";
+        UDiv = "udiv", "Unsigned division; `x / 0 = 0`.";
+        SDiv = "sdiv", "Signed division toward zero; `x / 0 = 0`, `i64::MIN / -1 = i64::MIN`.";
+        URem = "urem", "Unsigned remainder; `x % 0 = x`.";
+        SRem = "srem", "Signed remainder (sign of `lhs`); `x % 0 = x`, `i64::MIN % -1 = 0`.";
+    }
+}
+
+op_enum! {
+    /// A one-operand ALU operation: `dst = op src`.
+    UnOp {
+        Not = "not", "Bitwise not.";
+        Neg = "neg", "Wrapping negation.";
+    }
+}
+
+op_enum! {
+    /// A comparison for a conditional branch.
+    Cond {
+        Eq = "eq", "Equal.";
+        Ne = "ne", "Not equal.";
+        ULt = "ult", "Unsigned less than.";
+        ULe = "ule", "Unsigned less than or equal.";
+        UGt = "ugt", "Unsigned greater than.";
+        UGe = "uge", "Unsigned greater than or equal.";
+        SLt = "slt", "Signed less than.";
+        SLe = "sle", "Signed less than or equal.";
+        SGt = "sgt", "Signed greater than.";
+        SGe = "sge", "Signed greater than or equal.";
+    }
+}
+
+op_enum! {
+    /// What a load reads and how it widens the value to 64 bits.
+    Load {
+        U8 = "u8", "8 bits, zero-extended.";
+        U16 = "u16", "16 bits, zero-extended.";
+        U32 = "u32", "32 bits, zero-extended.";
+        U64 = "u64", "64 bits.";
+        I8 = "i8", "8 bits, sign-extended.";
+        I16 = "i16", "16 bits, sign-extended.";
+        I32 = "i32", "32 bits, sign-extended.";
+    }
+}
+
+op_enum! {
+    /// How many low bits of a register a store writes.
+    Width {
+        W8 = "u8", "8 bits.";
+        W16 = "u16", "16 bits.";
+        W32 = "u32", "32 bits.";
+        W64 = "u64", "64 bits.";
+    }
+}
+
+impl BinOp {
+    /// Whether the operation shifts, so that an immediate operand must be below 64.
+    pub const fn is_shift(self) -> bool {
+        matches!(self, BinOp::Shl | BinOp::Shr | BinOp::Sar)
+    }
+}
+
+impl Load {
+    /// The access size in bytes.
+    pub const fn size(self) -> usize {
+        match self {
+            Load::U8 | Load::I8 => 1,
+            Load::U16 | Load::I16 => 2,
+            Load::U32 | Load::I32 => 4,
+            Load::U64 => 8,
+        }
+    }
+}
+
+impl Width {
+    /// The access size in bytes.
+    pub const fn size(self) -> usize {
+        match self {
+            Width::W8 => 1,
+            Width::W16 => 2,
+            Width::W32 => 4,
+            Width::W64 => 8,
+        }
+    }
+}
+
+/// A position in generated code, named by a small number.
+///
+/// A label may be used before or after it is bound with [`Insn::Bind`]; every
+/// used label must be bound exactly once before the code is finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label(pub u16);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+/// A function of the embedding program that generated code may call.
+///
+/// It receives the four registers and its result goes into the destination
+/// register of [`Insn::CallHost`].
+pub type HostFn = extern "C" fn(u64, u64, u64, u64) -> u64;
+
+/// One instruction.
+///
+/// Memory is addressed by a register plus a signed 64-bit offset (truncated
+/// to the pointer width on 32-bit targets); accesses must be aligned to their
+/// size on targets that require it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Insn {
+    /// `dst = lhs op rhs`.
+    Bin {
+        /// The operation.
+        op: BinOp,
+        /// The destination.
+        dst: Reg,
+        /// The left operand.
+        lhs: Reg,
+        /// The right operand.
+        rhs: Reg,
+    },
+    /// `dst = lhs op imm`; shifts take an immediate below 64.
+    BinImm {
+        /// The operation.
+        op: BinOp,
+        /// The destination.
+        dst: Reg,
+        /// The left operand.
+        lhs: Reg,
+        /// The right operand.
+        imm: u64,
+    },
+    /// `dst = op src`.
+    Unary {
+        /// The operation.
+        op: UnOp,
+        /// The destination.
+        dst: Reg,
+        /// The operand.
+        src: Reg,
+    },
+    /// `dst = src`.
+    Mov {
+        /// The destination.
+        dst: Reg,
+        /// The source.
+        src: Reg,
+    },
+    /// `dst = imm`.
+    MovImm {
+        /// The destination.
+        dst: Reg,
+        /// The value.
+        imm: u64,
+    },
+    /// `if lhs cond rhs { goto target }`.
+    Branch {
+        /// The comparison.
+        cond: Cond,
+        /// The left operand.
+        lhs: Reg,
+        /// The right operand.
+        rhs: Reg,
+        /// Where to continue when the comparison holds.
+        target: Label,
+    },
+    /// `if lhs cond imm { goto target }`.
+    BranchImm {
+        /// The comparison.
+        cond: Cond,
+        /// The left operand.
+        lhs: Reg,
+        /// The right operand.
+        imm: u64,
+        /// Where to continue when the comparison holds.
+        target: Label,
+    },
+    /// `goto target`.
+    Jump {
+        /// Where to continue.
+        target: Label,
+    },
+    /// `dst = load(base + offset)`.
+    Load {
+        /// The access size and extension.
+        kind: Load,
+        /// The destination.
+        dst: Reg,
+        /// The base address.
+        base: Reg,
+        /// Added to the base address.
+        offset: i64,
+    },
+    /// `store(base + offset) = src`.
+    Store {
+        /// The access size.
+        width: Width,
+        /// The value stored.
+        src: Reg,
+        /// The base address.
+        base: Reg,
+        /// Added to the base address.
+        offset: i64,
+    },
+    /// `SP -= 8; mem[SP] = src` (pushing `SP` stores its old value).
+    Push {
+        /// The register pushed.
+        src: Reg,
+    },
+    /// `dst = mem[SP]; SP += 8` (popping into `SP` just loads it).
+    Pop {
+        /// The register popped into.
+        dst: Reg,
+    },
+    /// `dst = func(R0, R1, R2, R3)`; the other registers are kept.
+    CallHost {
+        /// Where the result goes.
+        dst: Reg,
+        /// The function called.
+        func: HostFn,
+    },
+    /// `R0 = the generated function at target(R0, R1, R2, R3)`; `R1` to `R3`
+    /// are kept. The callee ends with [`Insn::Ret`].
+    Call {
+        /// The callee's first instruction.
+        target: Label,
+    },
+    /// Return `R0` to the caller: the host, or an [`Insn::Call`].
+    Ret,
+    /// Do nothing (one machine no-op).
+    Nop,
+    /// Bind a label to the position of the next instruction.
+    Bind(Label),
+}

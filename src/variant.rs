@@ -1,0 +1,171 @@
+//! Stencil forms: every op family with its registers fixed.
+//!
+//! This file is shared with `build.rs`. The build script walks
+//! [`Variant::all`] to generate one C function per form, in table order; the
+//! emitter maps an instruction to its form with [`Variant::index`]. Both use
+//! the same arithmetic below, and the build checks that they agree.
+
+use crate::isa::{BinOp, Cond, Load, Reg, UnOp, Width};
+
+/// One stencil form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// Only the continuation: the jump that is stripped from other ops.
+    Empty,
+    /// One machine no-op, for padding.
+    Nop,
+    /// `dst = lhs op rhs`.
+    Bin(BinOp, Reg, Reg, Reg),
+    /// `dst = lhs op slot0`.
+    BinImm(BinOp, Reg, Reg),
+    /// `dst = op src`.
+    Unary(UnOp, Reg, Reg),
+    /// `dst = src`.
+    Mov(Reg, Reg),
+    /// `dst = slot0`.
+    MovImm(Reg),
+    /// `if lhs cond rhs goto slot0`.
+    Branch(Cond, Reg, Reg),
+    /// `if lhs cond slot0 goto slot1`.
+    BranchImm(Cond, Reg),
+    /// `goto slot0`.
+    Jump,
+    /// `dst = load(base + slot0)`.
+    Load(Load, Reg, Reg),
+    /// `store(base + slot0) = src`.
+    Store(Width, Reg, Reg),
+    /// Push a register.
+    Push(Reg),
+    /// Pop a register.
+    Pop(Reg),
+    /// `dst = host function in slot0 (registers)`.
+    CallHost(Reg),
+    /// `r0 = generated function at slot0 (registers)`.
+    Call,
+    /// Return r0.
+    Ret,
+}
+
+const R: usize = 4;
+
+/// How many forms each family has, in table order.
+const FAMILIES: [usize; 17] = [
+    1,                      // Empty
+    1,                      // Nop
+    BinOp::ALL.len() * R * R * R, // Bin
+    BinOp::ALL.len() * R * R, // BinImm
+    UnOp::ALL.len() * R * R, // Unary
+    R * R,                  // Mov
+    R,                      // MovImm
+    Cond::ALL.len() * R * R, // Branch
+    Cond::ALL.len() * R,    // BranchImm
+    1,                      // Jump
+    Load::ALL.len() * R * R, // Load
+    Width::ALL.len() * R * R, // Store
+    R,                      // Push
+    R,                      // Pop
+    R,                      // CallHost
+    1,                      // Call
+    1,                      // Ret
+];
+
+/// The index of the first form of family `f`.
+const fn base(f: usize) -> usize {
+    let mut sum = 0;
+    let mut i = 0;
+    while i < f {
+        sum += FAMILIES[i];
+        i += 1;
+    }
+    sum
+}
+
+/// The number of stencil forms.
+pub const COUNT: usize = base(FAMILIES.len());
+
+/// Mixed-radix index of `digits`, each below 4 except the first.
+const fn mix(first: usize, regs: &[Reg]) -> usize {
+    let mut n = first;
+    let mut i = 0;
+    while i < regs.len() {
+        n = n * R + regs[i] as usize;
+        i += 1;
+    }
+    n
+}
+
+impl Variant {
+    /// The form's position in the stencil table.
+    pub const fn index(self) -> usize {
+        match self {
+            Variant::Empty => base(0),
+            Variant::Nop => base(1),
+            Variant::Bin(op, d, a, b) => base(2) + mix(op as usize, &[d, a, b]),
+            Variant::BinImm(op, d, a) => base(3) + mix(op as usize, &[d, a]),
+            Variant::Unary(op, d, a) => base(4) + mix(op as usize, &[d, a]),
+            Variant::Mov(d, s) => base(5) + mix(0, &[d, s]),
+            Variant::MovImm(d) => base(6) + d as usize,
+            Variant::Branch(c, a, b) => base(7) + mix(c as usize, &[a, b]),
+            Variant::BranchImm(c, a) => base(8) + mix(c as usize, &[a]),
+            Variant::Jump => base(9),
+            Variant::Load(k, d, b) => base(10) + mix(k as usize, &[d, b]),
+            Variant::Store(w, s, b) => base(11) + mix(w as usize, &[s, b]),
+            Variant::Push(s) => base(12) + s as usize,
+            Variant::Pop(d) => base(13) + d as usize,
+            Variant::CallHost(d) => base(14) + d as usize,
+            Variant::Call => base(15),
+            Variant::Ret => base(16),
+        }
+    }
+
+    /// How many 8-byte data slots follow the form's code.
+    pub const fn slots(self) -> usize {
+        match self {
+            Variant::BranchImm(..) => 2,
+            Variant::BinImm(..)
+            | Variant::MovImm(_)
+            | Variant::Branch(..)
+            | Variant::Jump
+            | Variant::Load(..)
+            | Variant::Store(..)
+            | Variant::CallHost(_)
+            | Variant::Call => 1,
+            _ => 0,
+        }
+    }
+
+    /// Whether the form never continues with the next op: a jump, a
+    /// return, or a branch whose condition always holds (`x <= x`).
+    pub const fn is_terminal(self) -> bool {
+        match self {
+            Variant::Jump | Variant::Ret => true,
+            Variant::Branch(c, a, b) => {
+                a as u8 == b as u8 && matches!(c, Cond::Eq | Cond::ULe | Cond::UGe | Cond::SLe | Cond::SGe)
+            }
+            _ => false,
+        }
+    }
+
+    /// Every form, in table order.
+    pub fn all() -> impl Iterator<Item = Variant> {
+        let regs = Reg::ALL;
+        let r2 = move || regs.into_iter().flat_map(move |a| regs.map(|b| (a, b)));
+        let r3 = move || r2().flat_map(move |(a, b)| regs.map(move |c| (a, b, c)));
+        [Variant::Empty, Variant::Nop]
+            .into_iter()
+            .chain(BinOp::ALL.iter().flat_map(move |&op| r3().map(move |(d, a, b)| Variant::Bin(op, d, a, b))))
+            .chain(BinOp::ALL.iter().flat_map(move |&op| r2().map(move |(d, a)| Variant::BinImm(op, d, a))))
+            .chain(UnOp::ALL.iter().flat_map(move |&op| r2().map(move |(d, a)| Variant::Unary(op, d, a))))
+            .chain(r2().map(|(d, s)| Variant::Mov(d, s)))
+            .chain(regs.map(Variant::MovImm))
+            .chain(Cond::ALL.iter().flat_map(move |&c| r2().map(move |(a, b)| Variant::Branch(c, a, b))))
+            .chain(Cond::ALL.iter().flat_map(move |&c| regs.map(move |a| Variant::BranchImm(c, a))))
+            .chain([Variant::Jump])
+            .chain(Load::ALL.iter().flat_map(move |&k| r2().map(move |(d, b)| Variant::Load(k, d, b))))
+            .chain(Width::ALL.iter().flat_map(move |&w| r2().map(move |(s, b)| Variant::Store(w, s, b))))
+            .chain(regs.map(Variant::Push))
+            .chain(regs.map(Variant::Pop))
+            .chain(regs.map(Variant::CallHost))
+            .chain([Variant::Call, Variant::Ret])
+    }
+}
