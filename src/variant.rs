@@ -11,6 +11,7 @@ use crate::isa::{BinOp, Cond, Load, Reg, UnOp, Width};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// Only the continuation: the jump that is stripped from other ops.
+    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
     Empty,
     /// One machine no-op, for padding.
     Nop,
@@ -81,6 +82,7 @@ const fn base(f: usize) -> usize {
 }
 
 /// The number of stencil forms.
+#[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
 pub const COUNT: usize = base(FAMILIES.len());
 
 /// Mixed-radix index of `digits`, each below 4 except the first.
@@ -134,6 +136,7 @@ impl Variant {
         }
     }
 
+    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
     /// Whether the form never continues with the next op: a jump, a
     /// return, or a branch whose condition always holds (`x <= x`).
     pub const fn is_terminal(self) -> bool {
@@ -147,6 +150,7 @@ impl Variant {
     }
 
     /// Every form, in table order.
+    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
     pub fn all() -> impl Iterator<Item = Variant> {
         let regs = Reg::ALL;
         let r2 = move || regs.into_iter().flat_map(move |a| regs.map(|b| (a, b)));

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: run a program as generated code
+//! and in the interpreter, and observe all four registers.
+
+#![allow(dead_code, reason = "each test binary uses part of the helpers")]
+
+use copyjit::{Assembler, Error, Insn, Interpreter, Reg};
+use copyjit_linux::{CodeMemory, Linux};
+use std::cell::{Cell, RefCell};
+
+/// Label capacity used by the tests.
+pub const LABELS: usize = 256;
+
+thread_local! {
+    static SEEN: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
+    static MEMORY: RefCell<Option<CodeMemory>> = const { RefCell::new(None) };
+}
+
+/// Records the four registers; generated code calls it to expose them.
+pub extern "C" fn observe(r0: u64, r1: u64, r2: u64, r3: u64) -> u64 {
+    SEEN.with(|s| s.set([r0, r1, r2, r3]));
+    r0
+}
+
+/// The program followed by a call of [`observe`] and a return.
+pub fn observed(program: &[Insn]) -> Vec<Insn> {
+    let mut p = program.to_vec();
+    p.push(Insn::CallHost { dst: Reg::R0, func: observe });
+    p.push(Insn::Ret);
+    p
+}
+
+/// Runs `program` as generated code in this thread's code memory (64 KiB,
+/// reused) and returns `R0`.
+pub fn jit(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
+    MEMORY.with(|m| {
+        let mut m = m.borrow_mut();
+        let memory = m.get_or_insert_with(|| CodeMemory::new(1 << 16).expect("mmap"));
+        let mut asm: Assembler<LABELS> = Assembler::new(memory.as_mut_slice());
+        asm.emit_all(program)?;
+        let code = asm.finish()?.make_executable(&Linux).expect("mprotect");
+        // SAFETY: test programs only touch memory the tests provide.
+        Ok(unsafe { code.call(args) })
+    })
+}
+
+/// Runs `program` in the interpreter and returns `R0`.
+pub fn interp(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
+    let i: Interpreter<LABELS> = Interpreter::new(program)?;
+    // SAFETY: test programs only touch memory the tests provide.
+    unsafe { i.run(args) }
+}
+
+/// Runs `program` as generated code and returns all four registers at its end.
+pub fn jit_regs(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
+    SEEN.with(|s| s.set([!0; 4]));
+    jit(&observed(program), args).expect("emit");
+    SEEN.with(Cell::get)
+}
+
+/// Runs `program` in the interpreter and returns all four registers at its end.
+pub fn interp_regs(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
+    SEEN.with(|s| s.set([!1; 4]));
+    interp(&observed(program), args).expect("interpret");
+    SEEN.with(Cell::get)
+}
+
+/// Runs `program` both ways, checks they agree on every register, and
+/// returns the registers.
+pub fn both(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
+    let j = jit_regs(program, args);
+    let i = interp_regs(program, args);
+    assert_eq!(j, i, "JIT and interpreter disagree on {program:?} with {args:?}");
+    j
+}
+
+/// Values that find edge cases.
+pub const EDGES: [u64; 12] = [
+    0,
+    1,
+    2,
+    7,
+    63,
+    64,
+    0x7fff_ffff,
+    0x8000_0000,
+    i64::MAX as u64,
+    i64::MIN as u64,
+    u64::MAX,
+    0x0123_4567_89ab_cdef,
+];

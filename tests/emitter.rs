@@ -1,0 +1,162 @@
+//! The emitter's contract: immediates anywhere, labels either way, typed
+//! errors that leave nothing half-written, position-independent output.
+
+mod common;
+
+use common::{LABELS, jit};
+use copyjit::{Assembler, BinOp, CODE_ALIGN, Cond, Error, Insn, Label, Reg};
+use copyjit_linux::{CodeMemory, Linux};
+
+const IMMEDIATES: [u64; 9] = [0, 1, 255, 256, (1 << 31) - 1, 1 << 31, 1 << 32, i64::MIN as u64, u64::MAX];
+
+#[test]
+fn immediates_at_every_placement() {
+    // Each no-op shifts the following ops; 16 of them cover every address
+    // mod 16 on every target (no-ops are 1 to 4 bytes long).
+    for &imm in &IMMEDIATES {
+        for nops in 0..16 {
+            let mut p = vec![Insn::Nop; nops];
+            p.push(Insn::MovImm { dst: Reg::R1, imm });
+            p.push(Insn::Nop);
+            p.push(Insn::BinImm { op: BinOp::Xor, dst: Reg::R0, lhs: Reg::R1, imm: 0x5a5a });
+            p.push(Insn::Nop);
+            p.push(Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R1, imm, target: Label(0) });
+            p.push(Insn::MovImm { dst: Reg::R0, imm: 0xdead });
+            p.push(Insn::Bind(Label(0)));
+            assert_eq!(jit(&p, [0; 4]), Ok(imm ^ 0x5a5a), "imm {imm:#x} after {nops} no-ops");
+        }
+    }
+}
+
+fn program() -> Vec<Insn> {
+    vec![
+        Insn::MovImm { dst: Reg::R0, imm: 40 },
+        Insn::BinImm { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, imm: 2 },
+        Insn::Ret,
+    ]
+}
+
+/// Bytes `program()` needs in a buffer whose start is CODE_ALIGN-aligned.
+fn exact_size() -> usize {
+    let mut buf = vec![0u8; 4096];
+    let mut asm: Assembler = Assembler::new(&mut buf);
+    asm.emit_all(&program()).unwrap();
+    asm.finish().unwrap().bytes().len()
+}
+
+#[test]
+fn buffer_exactly_big_enough_and_one_byte_short() {
+    let n = exact_size();
+    let mut memory = CodeMemory::new(4096).unwrap();
+    let buf = memory.as_mut_slice();
+    let mut asm: Assembler = Assembler::new(&mut buf[..n]);
+    asm.emit_all(&program()).unwrap();
+    let code = asm.finish().unwrap().make_executable(&Linux).unwrap();
+    // SAFETY: the program touches no memory.
+    assert_eq!(unsafe { code.call([0; 4]) }, 42);
+    drop(code);
+
+    let buf = memory.as_mut_slice();
+    buf.fill(0xCC);
+    let mut asm: Assembler = Assembler::new(&mut buf[..n - 1]);
+    let result = asm.emit_all(&program()).and_then(|()| asm.finish().map(|_| ()));
+    assert!(matches!(result, Err(Error::BufferTooSmall { capacity, .. }) if capacity == n - 1), "{result:?}");
+    // The op that did not fit left no byte behind.
+    let mut asm: Assembler = Assembler::new(&mut buf[..n - 1]);
+    asm.emit_all(&program()).unwrap();
+    let written = asm.len();
+    assert!(matches!(asm.finish(), Err(Error::BufferTooSmall { .. })));
+    assert!(buf[written..].iter().all(|&b| b == 0xCC), "a failed emit wrote bytes");
+}
+
+#[test]
+fn a_failed_emit_poisons_the_assembler() {
+    let mut buf = [0u8; 256];
+    let mut asm: Assembler = Assembler::new(&mut buf);
+    let bad = Insn::BinImm { op: BinOp::Shl, dst: Reg::R0, lhs: Reg::R0, imm: 99 };
+    assert_eq!(asm.emit(bad), Err(Error::ImmediateOutOfRange { imm: 99, max: 63 }));
+    assert_eq!(asm.emit(Insn::Ret), Err(Error::EarlierError));
+    assert!(matches!(asm.finish(), Err(Error::EarlierError)));
+}
+
+#[test]
+fn unbound_and_rebound_labels() {
+    let mut buf = [0u8; 256];
+    let mut asm: Assembler = Assembler::new(&mut buf);
+    asm.emit(Insn::Jump { target: Label(3) }).unwrap();
+    assert!(matches!(asm.finish(), Err(Error::UnboundLabel(Label(3)))));
+
+    let p = [Insn::Bind(Label(1)), Insn::Bind(Label(1))];
+    assert_eq!(jit(&p, [0; 4]), Err(Error::LabelRebound(Label(1))));
+    assert_eq!(common::interp(&p, [0; 4]), Err(Error::LabelRebound(Label(1))));
+    assert_eq!(common::interp(&[Insn::Jump { target: Label(2) }], [0; 4]), Err(Error::UnboundLabel(Label(2))));
+}
+
+#[test]
+fn many_forward_references_to_one_label() {
+    // Every branch refers to the end before it is bound; binding walks the
+    // chain threaded through their slots.
+    let end = Label(LABELS as u16 - 1);
+    let mut p = vec![];
+    for i in 0..50 {
+        p.push(Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R0, imm: i, target: end });
+    }
+    p.push(Insn::MovImm { dst: Reg::R1, imm: 1000 });
+    p.push(Insn::Bind(end));
+    p.push(Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 });
+    for x in [0, 7, 49] {
+        assert_eq!(jit(&p, [x, 0, 0, 0]), Ok(x));
+    }
+    assert_eq!(jit(&p, [50, 0, 0, 0]), Ok(1050));
+}
+
+#[test]
+fn finished_code_runs_unchanged_at_another_address() {
+    let (top, done) = (Label(0), Label(1));
+    let p = [
+        Insn::MovImm { dst: Reg::R1, imm: 0 },
+        Insn::Bind(top),
+        Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R0, imm: 0, target: done },
+        Insn::Bin { op: BinOp::Add, dst: Reg::R1, lhs: Reg::R1, rhs: Reg::R0 },
+        Insn::BinImm { op: BinOp::Sub, dst: Reg::R0, lhs: Reg::R0, imm: 1 },
+        Insn::Jump { target: top },
+        Insn::Bind(done),
+        Insn::CallHost { dst: Reg::R0, func: common::observe },
+        Insn::Mov { dst: Reg::R0, src: Reg::R1 },
+    ];
+    let mut first = vec![0u8; 1024];
+    let mut asm: Assembler = Assembler::new(&mut first);
+    asm.emit_all(&p).unwrap();
+    let code = asm.finish().unwrap();
+
+    // A second mapping: a different address, the same alignment mod CODE_ALIGN.
+    let mut memory = CodeMemory::new(4096).unwrap();
+    let copy = code.copy_to(memory.as_mut_slice()).unwrap();
+    assert_eq!(copy.bytes(), code.bytes());
+    assert_ne!(copy.bytes().as_ptr(), code.bytes().as_ptr());
+    drop(first);
+    let exec = copy.make_executable(&Linux).unwrap();
+    // SAFETY: the program only calls `observe`.
+    assert_eq!(unsafe { exec.call([100, 0, 0, 0]) }, 5050);
+
+    let mut small = [0u8; 8];
+    assert!(matches!(code_copy_error(&p, &mut small), Err(Error::BufferTooSmall { .. })));
+}
+
+fn code_copy_error(p: &[Insn], dst: &mut [u8]) -> Result<(), Error> {
+    let mut buf = vec![0u8; 1024];
+    let mut asm: Assembler = Assembler::new(&mut buf);
+    asm.emit_all(p)?;
+    asm.finish()?.copy_to(dst).map(|_| ())
+}
+
+#[test]
+fn entry_is_aligned_whatever_the_buffer() {
+    let mut buf = [0u8; 512];
+    for skip in 0..CODE_ALIGN {
+        let mut asm: Assembler = Assembler::new(&mut buf[skip..]);
+        asm.emit_all(&program()).unwrap();
+        let code = asm.finish().unwrap();
+        assert_eq!(code.bytes().as_ptr() as usize % CODE_ALIGN, 0);
+    }
+}
