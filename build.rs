@@ -38,7 +38,14 @@ fn main() -> ExitCode {
 }
 
 fn run() -> BuildResult<()> {
-    for input in ["build.rs", "build", "ops", "linker", "src/isa.rs", "src/variant.rs"] {
+    for input in [
+        "build.rs",
+        "build",
+        "ops",
+        "linker",
+        "src/isa.rs",
+        "src/variant.rs",
+    ] {
         println!("cargo:rerun-if-changed={input}");
     }
     println!("cargo:rerun-if-env-changed={}", cgen::EXTRA_OP_ENV);

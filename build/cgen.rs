@@ -35,16 +35,34 @@ pub fn op_list() -> BuildResult<Vec<OpSpec>> {
     for (i, op) in ops.iter().enumerate() {
         let v = op.variant.expect("table forms have a variant");
         if v.index() != i {
-            return Err(format!("op {}: table index {} but Variant::index says {}", op.name, i, v.index()));
+            return Err(format!(
+                "op {}: table index {} but Variant::index says {}",
+                op.name,
+                i,
+                v.index()
+            ));
         }
     }
     if let Ok(path) = std::env::var(EXTRA_OP_ENV) {
         let file = PathBuf::from(&path);
-        let stem = file.file_stem().and_then(|s| s.to_str()).ok_or(format!("{EXTRA_OP_ENV}={path}: no file name"))?;
-        let name = format!("extra_{}", stem.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or(format!("{EXTRA_OP_ENV}={path}: no file name"))?;
+        let name = format!(
+            "extra_{}",
+            stem.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
         let file = std::fs::canonicalize(&file).map_err(|e| format!("op {name}: {path}: {e}"))?;
         println!("cargo:rerun-if-changed={}", file.display());
-        ops.push(OpSpec { name, variant: None, file, defines: Vec::new(), slots: 2, terminal: false });
+        ops.push(OpSpec {
+            name,
+            variant: None,
+            file,
+            defines: Vec::new(),
+            slots: 2,
+            terminal: false,
+        });
     }
     Ok(ops)
 }
@@ -60,24 +78,45 @@ fn spec(v: Variant) -> OpSpec {
         Variant::Bin(op, d, a, b) => (
             format!("{}_{}_{}_{}", op.name(), reg(d), reg(a), reg(b)),
             "bin",
-            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("LHS", reg(a)), ("RHS", reg(b))],
+            vec![
+                ("OPFN", format!("cj_{}", op.name())),
+                ("DST", reg(d)),
+                ("LHS", reg(a)),
+                ("RHS", reg(b)),
+            ],
         ),
         Variant::BinImm(op, d, a) => (
             format!("{}i_{}_{}", op.name(), reg(d), reg(a)),
             "bin_imm",
-            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("LHS", reg(a))],
+            vec![
+                ("OPFN", format!("cj_{}", op.name())),
+                ("DST", reg(d)),
+                ("LHS", reg(a)),
+            ],
         ),
         Variant::Unary(op, d, a) => (
             format!("{}_{}_{}", op.name(), reg(d), reg(a)),
             "unary",
-            vec![("OPFN", format!("cj_{}", op.name())), ("DST", reg(d)), ("SRC", reg(a))],
+            vec![
+                ("OPFN", format!("cj_{}", op.name())),
+                ("DST", reg(d)),
+                ("SRC", reg(a)),
+            ],
         ),
-        Variant::Mov(d, s) => (format!("mov_{}_{}", reg(d), reg(s)), "mov", vec![("DST", reg(d)), ("SRC", reg(s))]),
+        Variant::Mov(d, s) => (
+            format!("mov_{}_{}", reg(d), reg(s)),
+            "mov",
+            vec![("DST", reg(d)), ("SRC", reg(s))],
+        ),
         Variant::MovImm(d) => (format!("movi_{}", reg(d)), "mov_imm", vec![("DST", reg(d))]),
         Variant::Branch(c, a, b) => (
             format!("b{}_{}_{}", c.name(), reg(a), reg(b)),
             "branch",
-            vec![("CMP", format!("cj_{}", c.name())), ("LHS", reg(a)), ("RHS", reg(b))],
+            vec![
+                ("CMP", format!("cj_{}", c.name())),
+                ("LHS", reg(a)),
+                ("RHS", reg(b)),
+            ],
         ),
         Variant::BranchImm(c, a) => (
             format!("b{}i_{}", c.name(), reg(a)),
@@ -88,16 +127,28 @@ fn spec(v: Variant) -> OpSpec {
         Variant::Load(k, d, b) => (
             format!("load_{}_{}_{}", k.name(), reg(d), reg(b)),
             "load",
-            vec![("TYPE", format!("cj_{}", k.name())), ("DST", reg(d)), ("BASE", reg(b))],
+            vec![
+                ("TYPE", format!("cj_{}", k.name())),
+                ("DST", reg(d)),
+                ("BASE", reg(b)),
+            ],
         ),
         Variant::Store(w, s, b) => (
             format!("store_{}_{}_{}", w.name(), reg(s), reg(b)),
             "store",
-            vec![("TYPE", format!("cj_{}", w.name())), ("SRC", reg(s)), ("BASE", reg(b))],
+            vec![
+                ("TYPE", format!("cj_{}", w.name())),
+                ("SRC", reg(s)),
+                ("BASE", reg(b)),
+            ],
         ),
         Variant::Push(s) => (format!("push_{}", reg(s)), "push", vec![("SRC", reg(s))]),
         Variant::Pop(d) => (format!("pop_{}", reg(d)), "pop", vec![("DST", reg(d))]),
-        Variant::CallHost(d) => (format!("call_host_{}", reg(d)), "call_host", vec![("DST", reg(d))]),
+        Variant::CallHost(d) => (
+            format!("call_host_{}", reg(d)),
+            "call_host",
+            vec![("DST", reg(d))],
+        ),
         Variant::Call => ("call".into(), "call", vec![]),
         Variant::Ret => ("ret".into(), "ret", vec![]),
     };
@@ -113,7 +164,8 @@ fn spec(v: Variant) -> OpSpec {
 
 /// Writes `stencils.c` into `out_dir` and returns its path.
 pub fn write_source(out_dir: &Path, ops: &[OpSpec]) -> BuildResult<PathBuf> {
-    let mut c = String::from("/* Generated by copyjit's build.rs: every op form, one function each. */\n");
+    let mut c =
+        String::from("/* Generated by copyjit's build.rs: every op form, one function each. */\n");
     c.push_str("#include \"copyjit.h\"\n");
     for op in ops {
         let _ = writeln!(c, "\n#define SELF {}", op.name);

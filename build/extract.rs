@@ -47,17 +47,24 @@ fn slot_align(arch: &str) -> usize {
 
 /// Extracts and checks every op.
 pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
-    let object = object::File::parse(&*built.object).map_err(|e| format!("reading the ops' object file: {e}"))?;
+    let object = object::File::parse(&*built.object)
+        .map_err(|e| format!("reading the ops' object file: {e}"))?;
     let linked = Linked::parse(&built.linked, "")?;
     let shifted = Linked::parse(&built.shifted, " (shifted link)")?;
+    let refs = ops
+        .iter()
+        .map(|op| relocations(&object, op))
+        .collect::<BuildResult<Vec<_>>>()?;
     check_sections(&object, ops)?;
     let empty = linked.code(&ops[0])?;
     if empty.is_empty() {
-        return Err(format!("op {}: empty, so no continuation jump to strip", ops[0].name));
+        return Err(format!(
+            "op {}: empty, so no continuation jump to strip",
+            ops[0].name
+        ));
     }
     let mut stencils = Vec::with_capacity(ops.len());
-    for op in ops {
-        let refs = relocations(&object, op)?;
+    for (op, refs) in ops.iter().zip(refs) {
         if !op.terminal && refs.next == 0 {
             return Err(format!(
                 "op {}: no recognisable continuation (no reference to {}__next)",
@@ -75,18 +82,30 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
         if stripped {
             code.truncate(code.len() - empty.len());
         }
-        stencils.push(Stencil { name: op.name.clone(), code, stripped });
+        stencils.push(Stencil {
+            name: op.name.clone(),
+            code,
+            stripped,
+        });
     }
     let slot_align = slot_align(&built.arch);
     check_padding(&stencils, slot_align)?;
     let table_len = ops.iter().take_while(|op| op.variant.is_some()).count();
     stencils.truncate(table_len);
-    Ok(Table { stencils, slot_align, compiler: built.compiler, target: built.target.clone() })
+    Ok(Table {
+        stencils,
+        slot_align,
+        compiler: built.compiler,
+        target: built.target.clone(),
+    })
 }
 
 /// Every allocated section with content must be an op's own text section.
 fn check_sections(object: &object::File, ops: &[OpSpec]) -> BuildResult<()> {
-    let op_sections: HashMap<String, &str> = ops.iter().map(|op| (format!(".text.{}", op.name), &*op.name)).collect();
+    let op_sections: HashMap<String, &str> = ops
+        .iter()
+        .map(|op| (format!(".text.{}", op.name), &*op.name))
+        .collect();
     for section in object.sections() {
         let name = section.name().unwrap_or("?");
         let allocated = matches!(
@@ -108,14 +127,24 @@ fn check_sections(object: &object::File, ops: &[OpSpec]) -> BuildResult<()> {
 /// its own `__next`/`__immK` symbols, and counts the continuation references.
 fn relocations(object: &object::File, op: &OpSpec) -> BuildResult<Refs> {
     let section_name = format!(".text.{}", op.name);
-    let section = object
-        .section_by_name(&section_name)
-        .ok_or_else(|| format!("op {}: no section {section_name} in the object file", op.name))?;
-    let own: Vec<String> = (0..op.slots).map(|k| format!("{}__imm{k}", op.name)).collect();
+    let section = object.section_by_name(&section_name).ok_or_else(|| {
+        format!(
+            "op {}: no section {section_name} in the object file",
+            op.name
+        )
+    })?;
+    let own: Vec<String> = (0..op.slots)
+        .map(|k| format!("{}__imm{k}", op.name))
+        .collect();
     let next = format!("{}__next", op.name);
     let mut refs = Refs { next: 0 };
     for (offset, reloc) in section.relocations() {
-        let outside = |what: String| format!("op {}: refers to {what} at offset {offset:#x}, outside the op", op.name);
+        let outside = |what: String| {
+            format!(
+                "op {}: refers to {what} at offset {offset:#x}, outside the op",
+                op.name
+            )
+        };
         match reloc.target() {
             RelocationTarget::Symbol(index) => {
                 let (name, section_index) = symbol(object, index);
@@ -124,16 +153,29 @@ fn relocations(object: &object::File, op: &OpSpec) -> BuildResult<Refs> {
                 } else if own.contains(&name) || section_index == Some(section.index()) {
                     // A slot of its own, or a label inside the op.
                 } else if name.starts_with(&format!("{}__imm", op.name)) {
-                    return Err(format!("op {}: reads {name} but has only {} slot(s)", op.name, op.slots));
+                    return Err(format!(
+                        "op {}: reads {name} but has only {} slot(s)",
+                        op.name, op.slots
+                    ));
                 } else {
-                    let what = if name.is_empty() { "an unnamed symbol".to_string() } else { format!("symbol {name}") };
+                    let what = if name.is_empty() {
+                        "an unnamed symbol".to_string()
+                    } else {
+                        format!("symbol {name}")
+                    };
                     return Err(outside(what));
                 }
             }
             RelocationTarget::Section(index) if index == section.index() => {}
             RelocationTarget::Section(index) => {
-                let name = object.section_by_index(index).ok().and_then(|s| s.name().ok().map(String::from));
-                return Err(outside(format!("section {}", name.unwrap_or_else(|| "?".into()))));
+                let name = object
+                    .section_by_index(index)
+                    .ok()
+                    .and_then(|s| s.name().ok().map(String::from));
+                return Err(outside(format!(
+                    "section {}",
+                    name.unwrap_or_else(|| "?".into())
+                )));
             }
             // Markers without a target (RISC-V's R_RISCV_RELAX and the like).
             _ => {}
@@ -168,7 +210,10 @@ fn check_padding(stencils: &[Stencil], slot_align: usize) -> BuildResult<()> {
     let nop = &stencils[crate::variant::Variant::Nop.index()];
     let n = nop.code.len();
     if n == 0 || slot_align % n != 0 {
-        return Err(format!("op {}: a no-op of {n} bytes cannot pad to {slot_align}", nop.name));
+        return Err(format!(
+            "op {}: a no-op of {n} bytes cannot pad to {slot_align}",
+            nop.name
+        ));
     }
     match stencils.iter().find(|s| s.code.len() % n != 0) {
         Some(s) => Err(format!(
@@ -189,33 +234,55 @@ struct Linked<'a> {
 
 impl<'a> Linked<'a> {
     fn parse(data: &'a [u8], what: &'static str) -> BuildResult<Self> {
-        let file = object::File::parse(data).map_err(|e| format!("reading the linked ops{what}: {e}"))?;
-        let symbols = file.symbols().filter_map(|s| Some((s.name().ok()?.to_string(), s.address()))).collect();
-        Ok(Linked { file, symbols, what })
+        let file =
+            object::File::parse(data).map_err(|e| format!("reading the linked ops{what}: {e}"))?;
+        let symbols = file
+            .symbols()
+            .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+            .collect();
+        Ok(Linked {
+            file,
+            symbols,
+            what,
+        })
     }
 
     fn symbol(&self, op: &OpSpec, name: &str) -> BuildResult<u64> {
-        self.symbols.get(name).copied().ok_or_else(|| format!("op {}: no symbol {name} in the linked ops{}", op.name, self.what))
+        self.symbols.get(name).copied().ok_or_else(|| {
+            format!(
+                "op {}: no symbol {name} in the linked ops{}",
+                op.name, self.what
+            )
+        })
     }
 
     /// The op's code: from its start to its first slot (or its end).
     fn code(&self, op: &OpSpec) -> BuildResult<Vec<u8>> {
         let section_name = format!(".text.{}", op.name);
-        let section = self
-            .file
-            .section_by_name(&section_name)
-            .ok_or_else(|| format!("op {}: no section {section_name} in the linked ops{}", op.name, self.what))?;
+        let section = self.file.section_by_name(&section_name).ok_or_else(|| {
+            format!(
+                "op {}: no section {section_name} in the linked ops{}",
+                op.name, self.what
+            )
+        })?;
         let start = section.address();
         let next = self.symbol(op, &format!("{}__next", op.name))?;
         let code_end = next - 8 * op.slots as u64;
         for k in 0..op.slots {
             let slot = self.symbol(op, &format!("{}__imm{k}", op.name))?;
             if slot != code_end + 8 * k as u64 {
-                return Err(format!("op {}: slot {k} is not where the linker script puts it", op.name));
+                return Err(format!(
+                    "op {}: slot {k} is not where the linker script puts it",
+                    op.name
+                ));
             }
         }
-        let data = section.data().map_err(|e| format!("op {}: reading its bytes: {e}", op.name))?;
+        let data = section
+            .data()
+            .map_err(|e| format!("op {}: reading its bytes: {e}", op.name))?;
         let len = usize::try_from(code_end - start).map_err(|e| format!("op {}: {e}", op.name))?;
-        data.get(..len).map(<[u8]>::to_vec).ok_or_else(|| format!("op {}: section shorter than its code", op.name))
+        data.get(..len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| format!("op {}: section shorter than its code", op.name))
     }
 }

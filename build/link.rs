@@ -91,7 +91,11 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         .pic(true)
         .warnings(false);
     let compiler = build.get_compiler();
-    let family = if compiler.is_like_clang() { "clang" } else { "gcc" };
+    let family = if compiler.is_like_clang() {
+        "clang"
+    } else {
+        "gcc"
+    };
     for flag in FLAGS.iter().chain(arch_flags(&arch)) {
         build.flag(flag);
     }
@@ -100,43 +104,84 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
             build.flag(flag);
         }
     }
-    let objects = build.try_compile_intermediates().map_err(|e| format!("compiling the ops: {e}"))?;
+    let objects = build
+        .try_compile_intermediates()
+        .map_err(|e| format!("compiling the ops: {e}"))?;
     let [object] = objects.as_slice() else {
-        return Err(format!("expected one object file, the compiler made {}", objects.len()));
+        return Err(format!(
+            "expected one object file, the compiler made {}",
+            objects.len()
+        ));
     };
     let linked = link(out_dir, &compiler, object, ops, BASE)?;
     let shifted = link(out_dir, &compiler, object, ops, SHIFTED_BASE)?;
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    Ok(Built { object: read(object)?, linked: read(&linked)?, shifted: read(&shifted)?, compiler: family, target, arch })
+    Ok(Built {
+        object: read(object)?,
+        linked: read(&linked)?,
+        shifted: read(&shifted)?,
+        compiler: family,
+        target,
+        arch,
+    })
 }
 
 /// The linker script for every op, at `base`.
 fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
     let dir = Path::new(&env("CARGO_MANIFEST_DIR")?).join("linker");
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("reading linker/{f}: {e}"));
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f)).map_err(|e| format!("reading linker/{f}: {e}"))
+    };
     let (outer, per_op, per_slot) = (read("stencils.ld")?, read("op.ld")?, read("slot.ld")?);
     let mut body = String::new();
     for op in ops {
-        let slots: String =
-            (0..op.slots).map(|k| per_slot.replace("@OP@", &op.name).replace("@K@", &k.to_string())).collect();
-        let _ = write!(body, "{}", per_op.replace("@SLOTS@", &slots).replace("@OP@", &op.name));
+        let slots: String = (0..op.slots)
+            .map(|k| {
+                per_slot
+                    .replace("@OP@", &op.name)
+                    .replace("@K@", &k.to_string())
+            })
+            .collect();
+        let _ = write!(
+            body,
+            "{}",
+            per_op.replace("@SLOTS@", &slots).replace("@OP@", &op.name)
+        );
     }
-    Ok(outer.replace("@BASE@", &format!("{base:#x}")).replace("@ENTRY@", &ops[0].name).replace("@OPS@", &body))
+    Ok(outer
+        .replace("@BASE@", &format!("{base:#x}"))
+        .replace("@ENTRY@", &ops[0].name)
+        .replace("@OPS@", &body))
 }
 
 /// Links `object` at `base` with the compiler driver, which knows the
 /// target's linker.
-fn link(out_dir: &Path, compiler: &cc::Tool, object: &Path, ops: &[OpSpec], base: u64) -> BuildResult<PathBuf> {
+fn link(
+    out_dir: &Path,
+    compiler: &cc::Tool,
+    object: &Path,
+    ops: &[OpSpec],
+    base: u64,
+) -> BuildResult<PathBuf> {
     let script_path = out_dir.join(format!("stencils-{base:x}.ld"));
-    std::fs::write(&script_path, script(ops, base)?).map_err(|e| format!("writing the linker script: {e}"))?;
+    std::fs::write(&script_path, script(ops, base)?)
+        .map_err(|e| format!("writing the linker script: {e}"))?;
     let output = out_dir.join(format!("stencils-{base:x}.elf"));
     let mut cmd: Command = compiler.to_command();
-    cmd.args(["-nostdlib", "-nostartfiles", "-static", "-no-pie", "-Wl,--build-id=none"])
-        .arg(format!("-Wl,-T,{}", script_path.display()))
-        .arg("-o")
-        .arg(&output)
-        .arg(object);
-    let result = cmd.output().map_err(|e| format!("running the linker {cmd:?}: {e}"))?;
+    cmd.args([
+        "-nostdlib",
+        "-nostartfiles",
+        "-static",
+        "-no-pie",
+        "-Wl,--build-id=none",
+    ])
+    .arg(format!("-Wl,-T,{}", script_path.display()))
+    .arg("-o")
+    .arg(&output)
+    .arg(object);
+    let result = cmd
+        .output()
+        .map_err(|e| format!("running the linker {cmd:?}: {e}"))?;
     if !result.status.success() {
         return Err(format!(
             "linking the ops failed ({cmd:?}):\n{}",

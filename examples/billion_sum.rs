@@ -19,12 +19,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let top = Label(0);
     let program = [
-        Insn::MovImm { dst: Reg::R0, imm: 0 },
-        Insn::MovImm { dst: Reg::R1, imm: 0 },
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 0,
+        },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 0,
+        },
         Insn::Bind(top),
-        Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 },
-        Insn::BinImm { op: BinOp::Add, dst: Reg::R1, lhs: Reg::R1, imm: 1 },
-        Insn::BranchImm { cond: Cond::Ne, lhs: Reg::R1, imm: n, target: top },
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        },
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            imm: 1,
+        },
+        Insn::BranchImm {
+            cond: Cond::Ne,
+            lhs: Reg::R1,
+            imm: n,
+            target: top,
+        },
         Insn::Ret,
     ];
 

@@ -40,7 +40,10 @@ impl<'a> Code<'a> {
         let entry = base.next_multiple_of(CODE_ALIGN) - base;
         let end = entry + self.bytes().len();
         let capacity = buf.len();
-        let dst = buf.get_mut(entry..end).ok_or(Error::BufferTooSmall { needed: end, capacity })?;
+        let dst = buf.get_mut(entry..end).ok_or(Error::BufferTooSmall {
+            needed: end,
+            capacity,
+        })?;
         dst.copy_from_slice(self.bytes());
         Ok(Code { buf, entry, end })
     }
@@ -49,7 +52,10 @@ impl<'a> Code<'a> {
     /// buffer executable (and, where the platform can, not writable).
     ///
     /// On error the buffer is made writable again where possible.
-    pub fn make_executable<P: Platform>(self, platform: &'a P) -> Result<Executable<'a, P>, P::Error> {
+    pub fn make_executable<P: Platform>(
+        self,
+        platform: &'a P,
+    ) -> Result<Executable<'a, P>, P::Error> {
         platform.flush_icache(self.bytes())?;
         let (ptr, len) = (self.buf.as_mut_ptr(), self.buf.len());
         // SAFETY: `self.buf` is borrowed mutably for 'a and moves into the
@@ -60,7 +66,13 @@ impl<'a> Code<'a> {
             let _ = unsafe { platform.make_writable(ptr, len) };
             return Err(e);
         }
-        Ok(Executable { ptr, len, entry: self.entry, platform, _buf: PhantomData })
+        Ok(Executable {
+            ptr,
+            len,
+            entry: self.entry,
+            platform,
+            _buf: PhantomData,
+        })
     }
 }
 

@@ -56,7 +56,13 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     pub fn new(buf: &'a mut [u8]) -> Self {
         let base = buf.as_ptr() as usize;
         let entry = base.next_multiple_of(CODE_ALIGN) - base;
-        Assembler { buf, entry, pos: entry, labels: [LabelState::Unused; LABELS], failed: false }
+        Assembler {
+            buf,
+            entry,
+            pos: entry,
+            labels: [LabelState::Unused; LABELS],
+            failed: false,
+        }
     }
 
     /// Bytes of code emitted so far.
@@ -102,11 +108,12 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     fn place(&mut self, variant: Variant, slots: &[Slot]) -> Result<(), Error> {
         let code = stencil::code(variant).ok_or(Error::Unsupported)?;
         let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
-        let pad = if slots.is_empty() || SLOT_ALIGN == 1 {
+        let pad = if slots.is_empty() {
             0
         } else {
-            let address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
-            address.wrapping_neg() % SLOT_ALIGN
+            // Bytes up to the next SLOT_ALIGN boundary (a power of two).
+            let slot_address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
+            slot_address.wrapping_neg() & (SLOT_ALIGN - 1)
         };
         if pad > 0 && (nop.is_empty() || pad % nop.len() != 0) {
             // build.rs checks every op is a whole number of no-ops long.
@@ -114,7 +121,10 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         }
         let needed = self.pos + pad + code.len() + 8 * slots.len();
         if needed > self.buf.len() {
-            return Err(Error::BufferTooSmall { needed, capacity: self.buf.len() });
+            return Err(Error::BufferTooSmall {
+                needed,
+                capacity: self.buf.len(),
+            });
         }
         for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
             self.put(nop);
@@ -193,7 +203,11 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// checks every used label is bound, and hands out the finished code.
     pub fn finish(mut self) -> Result<Code<'a>, Error> {
         self.emit(Insn::Ret)?;
-        if let Some(i) = self.labels.iter().position(|s| matches!(s, LabelState::Pending(_))) {
+        if let Some(i) = self
+            .labels
+            .iter()
+            .position(|s| matches!(s, LabelState::Pending(_)))
+        {
             return Err(Error::UnboundLabel(Label(i as u16)));
         }
         Ok(Code::new(self.buf, self.entry, self.pos))

@@ -43,14 +43,23 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::BufferTooSmall { needed, capacity } => {
-                write!(f, "code buffer too small: {needed} bytes needed, {capacity} available")
+                write!(
+                    f,
+                    "code buffer too small: {needed} bytes needed, {capacity} available"
+                )
             }
             Error::UnboundLabel(l) => write!(f, "label {l} is used but never bound"),
             Error::LabelRebound(l) => write!(f, "label {l} is bound twice"),
-            Error::LabelOutOfRange(l) => write!(f, "label {l} is beyond the assembler's label capacity"),
-            Error::ImmediateOutOfRange { imm, max } => write!(f, "immediate {imm} is out of range (at most {max})"),
+            Error::LabelOutOfRange(l) => {
+                write!(f, "label {l} is beyond the assembler's label capacity")
+            }
+            Error::ImmediateOutOfRange { imm, max } => {
+                write!(f, "immediate {imm} is out of range (at most {max})")
+            }
             Error::Unsupported => f.write_str("this target's stencil table lacks the op"),
-            Error::CallDepthExceeded => f.write_str("calls nested deeper than the interpreter's limit"),
+            Error::CallDepthExceeded => {
+                f.write_str("calls nested deeper than the interpreter's limit")
+            }
             Error::EarlierError => f.write_str("an earlier instruction failed to assemble"),
         }
     }

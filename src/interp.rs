@@ -33,7 +33,11 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                 *slot = i;
             }
         }
-        if let Some(l) = program.iter().filter_map(lower::target).find(|l| targets[usize::from(l.0)] == UNBOUND) {
+        if let Some(l) = program
+            .iter()
+            .filter_map(lower::target)
+            .find(|l| targets[usize::from(l.0)] == UNBOUND)
+        {
             return Err(Error::UnboundLabel(l));
         }
         Ok(Interpreter { program, targets })
@@ -57,27 +61,51 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
         while let Some(&insn) = self.program.get(pc) {
             pc += 1;
             match insn {
-                Insn::Bin { op, dst, lhs, rhs } => r[dst.index()] = binary(op, reg(&r, lhs), reg(&r, rhs)),
-                Insn::BinImm { op, dst, lhs, imm } => r[dst.index()] = binary(op, reg(&r, lhs), imm),
+                Insn::Bin { op, dst, lhs, rhs } => {
+                    r[dst.index()] = binary(op, reg(&r, lhs), reg(&r, rhs))
+                }
+                Insn::BinImm { op, dst, lhs, imm } => {
+                    r[dst.index()] = binary(op, reg(&r, lhs), imm)
+                }
                 Insn::Unary { op, dst, src } => r[dst.index()] = unary(op, reg(&r, src)),
                 Insn::Mov { dst, src } => r[dst.index()] = reg(&r, src),
                 Insn::MovImm { dst, imm } => r[dst.index()] = imm,
-                Insn::Branch { cond, lhs, rhs, target } => {
+                Insn::Branch {
+                    cond,
+                    lhs,
+                    rhs,
+                    target,
+                } => {
                     if holds(cond, reg(&r, lhs), reg(&r, rhs)) {
                         pc = self.targets[usize::from(target.0)];
                     }
                 }
-                Insn::BranchImm { cond, lhs, imm, target } => {
+                Insn::BranchImm {
+                    cond,
+                    lhs,
+                    imm,
+                    target,
+                } => {
                     if holds(cond, reg(&r, lhs), imm) {
                         pc = self.targets[usize::from(target.0)];
                     }
                 }
                 Insn::Jump { target } => pc = self.targets[usize::from(target.0)],
-                Insn::Load { kind, dst, base, offset } => {
+                Insn::Load {
+                    kind,
+                    dst,
+                    base,
+                    offset,
+                } => {
                     // SAFETY: the caller vouches for the program's accesses.
                     r[dst.index()] = unsafe { load(kind, address(reg(&r, base), offset)) };
                 }
-                Insn::Store { width, src, base, offset } => {
+                Insn::Store {
+                    width,
+                    src,
+                    base,
+                    offset,
+                } => {
                     // SAFETY: as for loads.
                     unsafe { store(width, address(reg(&r, base), offset), reg(&r, src)) };
                 }

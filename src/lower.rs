@@ -18,7 +18,9 @@ pub(crate) enum Slot {
 /// it names is below `labels`.
 pub(crate) fn check(insn: &Insn, labels: usize) -> Result<(), Error> {
     match *insn {
-        Insn::BinImm { op, imm, .. } if op.is_shift() && imm > 63 => Err(Error::ImmediateOutOfRange { imm, max: 63 }),
+        Insn::BinImm { op, imm, .. } if op.is_shift() && imm > 63 => {
+            Err(Error::ImmediateOutOfRange { imm, max: 63 })
+        }
         _ => match target(insn) {
             Some(l) if usize::from(l.0) >= labels => Err(Error::LabelOutOfRange(l)),
             _ => Ok(()),
@@ -29,9 +31,10 @@ pub(crate) fn check(insn: &Insn, labels: usize) -> Result<(), Error> {
 /// The label an instruction refers to or binds, if any.
 pub(crate) fn target(insn: &Insn) -> Option<Label> {
     match *insn {
-        Insn::Branch { target, .. } | Insn::BranchImm { target, .. } | Insn::Jump { target } | Insn::Call { target } => {
-            Some(target)
-        }
+        Insn::Branch { target, .. }
+        | Insn::BranchImm { target, .. }
+        | Insn::Jump { target }
+        | Insn::Call { target } => Some(target),
         Insn::Bind(l) => Some(l),
         _ => None,
     }
@@ -48,11 +51,31 @@ pub(crate) fn lower(insn: &Insn) -> Option<(Variant, [Slot; 2])> {
         Insn::Unary { op, dst, src } => (Variant::Unary(op, dst, src), [NONE; 2]),
         Insn::Mov { dst, src } => (Variant::Mov(dst, src), [NONE; 2]),
         Insn::MovImm { dst, imm } => (Variant::MovImm(dst), [v(imm), NONE]),
-        Insn::Branch { cond, lhs, rhs, target } => (Variant::Branch(cond, lhs, rhs), [Slot::Label(target), NONE]),
-        Insn::BranchImm { cond, lhs, imm, target } => (Variant::BranchImm(cond, lhs), [v(imm), Slot::Label(target)]),
+        Insn::Branch {
+            cond,
+            lhs,
+            rhs,
+            target,
+        } => (Variant::Branch(cond, lhs, rhs), [Slot::Label(target), NONE]),
+        Insn::BranchImm {
+            cond,
+            lhs,
+            imm,
+            target,
+        } => (Variant::BranchImm(cond, lhs), [v(imm), Slot::Label(target)]),
         Insn::Jump { target } => (Variant::Jump, [Slot::Label(target), NONE]),
-        Insn::Load { kind, dst, base, offset } => (Variant::Load(kind, dst, base), [v(offset as u64), NONE]),
-        Insn::Store { width, src, base, offset } => (Variant::Store(width, src, base), [v(offset as u64), NONE]),
+        Insn::Load {
+            kind,
+            dst,
+            base,
+            offset,
+        } => (Variant::Load(kind, dst, base), [v(offset as u64), NONE]),
+        Insn::Store {
+            width,
+            src,
+            base,
+            offset,
+        } => (Variant::Store(width, src, base), [v(offset as u64), NONE]),
         Insn::Push { src } => (Variant::Push(src), [NONE; 2]),
         Insn::Pop { dst } => (Variant::Pop(dst), [NONE; 2]),
         Insn::CallHost { dst, func } => (Variant::CallHost(dst), [v(func as usize as u64), NONE]),

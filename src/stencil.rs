@@ -26,8 +26,8 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/stencils.rs"));
 }
 
-pub use generated::{COMPILER, SLOT_ALIGN, TARGET};
 use generated::{CODE, STENCILS};
+pub use generated::{COMPILER, SLOT_ALIGN, TARGET};
 
 /// The code of `variant`, if the table has it.
 pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {

@@ -11,7 +11,10 @@ use crate::isa::{BinOp, Cond, Load, Reg, UnOp, Width};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// Only the continuation: the jump that is stripped from other ops.
-    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "build.rs, which shares this file, uses it")
+    )]
     Empty,
     /// One machine no-op, for padding.
     Nop,
@@ -51,23 +54,23 @@ const R: usize = 4;
 
 /// How many forms each family has, in table order.
 const FAMILIES: [usize; 17] = [
-    1,                      // Empty
-    1,                      // Nop
+    1,                            // Empty
+    1,                            // Nop
     BinOp::ALL.len() * R * R * R, // Bin
-    BinOp::ALL.len() * R * R, // BinImm
-    UnOp::ALL.len() * R * R, // Unary
-    R * R,                  // Mov
-    R,                      // MovImm
-    Cond::ALL.len() * R * R, // Branch
-    Cond::ALL.len() * R,    // BranchImm
-    1,                      // Jump
-    Load::ALL.len() * R * R, // Load
-    Width::ALL.len() * R * R, // Store
-    R,                      // Push
-    R,                      // Pop
-    R,                      // CallHost
-    1,                      // Call
-    1,                      // Ret
+    BinOp::ALL.len() * R * R,     // BinImm
+    UnOp::ALL.len() * R * R,      // Unary
+    R * R,                        // Mov
+    R,                            // MovImm
+    Cond::ALL.len() * R * R,      // Branch
+    Cond::ALL.len() * R,          // BranchImm
+    1,                            // Jump
+    Load::ALL.len() * R * R,      // Load
+    Width::ALL.len() * R * R,     // Store
+    R,                            // Push
+    R,                            // Pop
+    R,                            // CallHost
+    1,                            // Call
+    1,                            // Ret
 ];
 
 /// The index of the first form of family `f`.
@@ -82,7 +85,10 @@ const fn base(f: usize) -> usize {
 }
 
 /// The number of stencil forms.
-#[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "build.rs, which shares this file, uses it")
+)]
 pub const COUNT: usize = base(FAMILIES.len());
 
 /// Mixed-radix index of `digits`, each below 4 except the first.
@@ -136,37 +142,69 @@ impl Variant {
         }
     }
 
-    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
+    #[allow(dead_code, reason = "build.rs, which shares this file, uses it")]
     /// Whether the form never continues with the next op: a jump, a
     /// return, or a branch whose condition always holds (`x <= x`).
     pub const fn is_terminal(self) -> bool {
         match self {
             Variant::Jump | Variant::Ret => true,
             Variant::Branch(c, a, b) => {
-                a as u8 == b as u8 && matches!(c, Cond::Eq | Cond::ULe | Cond::UGe | Cond::SLe | Cond::SGe)
+                a as u8 == b as u8
+                    && matches!(c, Cond::Eq | Cond::ULe | Cond::UGe | Cond::SLe | Cond::SGe)
             }
             _ => false,
         }
     }
 
     /// Every form, in table order.
-    #[cfg_attr(not(test), allow(dead_code, reason = "build.rs, which shares this file, uses it"))]
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "build.rs, which shares this file, uses it")
+    )]
     pub fn all() -> impl Iterator<Item = Variant> {
         let regs = Reg::ALL;
         let r2 = move || regs.into_iter().flat_map(move |a| regs.map(|b| (a, b)));
         let r3 = move || r2().flat_map(move |(a, b)| regs.map(move |c| (a, b, c)));
         [Variant::Empty, Variant::Nop]
             .into_iter()
-            .chain(BinOp::ALL.iter().flat_map(move |&op| r3().map(move |(d, a, b)| Variant::Bin(op, d, a, b))))
-            .chain(BinOp::ALL.iter().flat_map(move |&op| r2().map(move |(d, a)| Variant::BinImm(op, d, a))))
-            .chain(UnOp::ALL.iter().flat_map(move |&op| r2().map(move |(d, a)| Variant::Unary(op, d, a))))
+            .chain(
+                BinOp::ALL
+                    .iter()
+                    .flat_map(move |&op| r3().map(move |(d, a, b)| Variant::Bin(op, d, a, b))),
+            )
+            .chain(
+                BinOp::ALL
+                    .iter()
+                    .flat_map(move |&op| r2().map(move |(d, a)| Variant::BinImm(op, d, a))),
+            )
+            .chain(
+                UnOp::ALL
+                    .iter()
+                    .flat_map(move |&op| r2().map(move |(d, a)| Variant::Unary(op, d, a))),
+            )
             .chain(r2().map(|(d, s)| Variant::Mov(d, s)))
             .chain(regs.map(Variant::MovImm))
-            .chain(Cond::ALL.iter().flat_map(move |&c| r2().map(move |(a, b)| Variant::Branch(c, a, b))))
-            .chain(Cond::ALL.iter().flat_map(move |&c| regs.map(move |a| Variant::BranchImm(c, a))))
+            .chain(
+                Cond::ALL
+                    .iter()
+                    .flat_map(move |&c| r2().map(move |(a, b)| Variant::Branch(c, a, b))),
+            )
+            .chain(
+                Cond::ALL
+                    .iter()
+                    .flat_map(move |&c| regs.map(move |a| Variant::BranchImm(c, a))),
+            )
             .chain([Variant::Jump])
-            .chain(Load::ALL.iter().flat_map(move |&k| r2().map(move |(d, b)| Variant::Load(k, d, b))))
-            .chain(Width::ALL.iter().flat_map(move |&w| r2().map(move |(s, b)| Variant::Store(w, s, b))))
+            .chain(
+                Load::ALL
+                    .iter()
+                    .flat_map(move |&k| r2().map(move |(d, b)| Variant::Load(k, d, b))),
+            )
+            .chain(
+                Width::ALL
+                    .iter()
+                    .flat_map(move |&w| r2().map(move |(s, b)| Variant::Store(w, s, b))),
+            )
             .chain(regs.map(Variant::Push))
             .chain(regs.map(Variant::Pop))
             .chain(regs.map(Variant::CallHost))

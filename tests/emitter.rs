@@ -7,7 +7,17 @@ use common::{LABELS, jit};
 use copyjit::{Assembler, BinOp, CODE_ALIGN, Cond, Error, Insn, Label, Reg};
 use copyjit_linux::{CodeMemory, Linux};
 
-const IMMEDIATES: [u64; 9] = [0, 1, 255, 256, (1 << 31) - 1, 1 << 31, 1 << 32, i64::MIN as u64, u64::MAX];
+const IMMEDIATES: [u64; 9] = [
+    0,
+    1,
+    255,
+    256,
+    (1 << 31) - 1,
+    1 << 31,
+    1 << 32,
+    i64::MIN as u64,
+    u64::MAX,
+];
 
 #[test]
 fn immediates_at_every_placement() {
@@ -18,20 +28,45 @@ fn immediates_at_every_placement() {
             let mut p = vec![Insn::Nop; nops];
             p.push(Insn::MovImm { dst: Reg::R1, imm });
             p.push(Insn::Nop);
-            p.push(Insn::BinImm { op: BinOp::Xor, dst: Reg::R0, lhs: Reg::R1, imm: 0x5a5a });
+            p.push(Insn::BinImm {
+                op: BinOp::Xor,
+                dst: Reg::R0,
+                lhs: Reg::R1,
+                imm: 0x5a5a,
+            });
             p.push(Insn::Nop);
-            p.push(Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R1, imm, target: Label(0) });
-            p.push(Insn::MovImm { dst: Reg::R0, imm: 0xdead });
+            p.push(Insn::BranchImm {
+                cond: Cond::Eq,
+                lhs: Reg::R1,
+                imm,
+                target: Label(0),
+            });
+            p.push(Insn::MovImm {
+                dst: Reg::R0,
+                imm: 0xdead,
+            });
             p.push(Insn::Bind(Label(0)));
-            assert_eq!(jit(&p, [0; 4]), Ok(imm ^ 0x5a5a), "imm {imm:#x} after {nops} no-ops");
+            assert_eq!(
+                jit(&p, [0; 4]),
+                Ok(imm ^ 0x5a5a),
+                "imm {imm:#x} after {nops} no-ops"
+            );
         }
     }
 }
 
 fn program() -> Vec<Insn> {
     vec![
-        Insn::MovImm { dst: Reg::R0, imm: 40 },
-        Insn::BinImm { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, imm: 2 },
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 40,
+        },
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: 2,
+        },
         Insn::Ret,
     ]
 }
@@ -59,22 +94,38 @@ fn buffer_exactly_big_enough_and_one_byte_short() {
     let buf = memory.as_mut_slice();
     buf.fill(0xCC);
     let mut asm: Assembler = Assembler::new(&mut buf[..n - 1]);
-    let result = asm.emit_all(&program()).and_then(|()| asm.finish().map(|_| ()));
-    assert!(matches!(result, Err(Error::BufferTooSmall { capacity, .. }) if capacity == n - 1), "{result:?}");
+    let result = asm
+        .emit_all(&program())
+        .and_then(|()| asm.finish().map(|_| ()));
+    assert!(
+        matches!(result, Err(Error::BufferTooSmall { capacity, .. }) if capacity == n - 1),
+        "{result:?}"
+    );
     // The op that did not fit left no byte behind.
     let mut asm: Assembler = Assembler::new(&mut buf[..n - 1]);
     asm.emit_all(&program()).unwrap();
     let written = asm.len();
     assert!(matches!(asm.finish(), Err(Error::BufferTooSmall { .. })));
-    assert!(buf[written..].iter().all(|&b| b == 0xCC), "a failed emit wrote bytes");
+    assert!(
+        buf[written..].iter().all(|&b| b == 0xCC),
+        "a failed emit wrote bytes"
+    );
 }
 
 #[test]
 fn a_failed_emit_poisons_the_assembler() {
     let mut buf = [0u8; 256];
     let mut asm: Assembler = Assembler::new(&mut buf);
-    let bad = Insn::BinImm { op: BinOp::Shl, dst: Reg::R0, lhs: Reg::R0, imm: 99 };
-    assert_eq!(asm.emit(bad), Err(Error::ImmediateOutOfRange { imm: 99, max: 63 }));
+    let bad = Insn::BinImm {
+        op: BinOp::Shl,
+        dst: Reg::R0,
+        lhs: Reg::R0,
+        imm: 99,
+    };
+    assert_eq!(
+        asm.emit(bad),
+        Err(Error::ImmediateOutOfRange { imm: 99, max: 63 })
+    );
     assert_eq!(asm.emit(Insn::Ret), Err(Error::EarlierError));
     assert!(matches!(asm.finish(), Err(Error::EarlierError)));
 }
@@ -88,8 +139,14 @@ fn unbound_and_rebound_labels() {
 
     let p = [Insn::Bind(Label(1)), Insn::Bind(Label(1))];
     assert_eq!(jit(&p, [0; 4]), Err(Error::LabelRebound(Label(1))));
-    assert_eq!(common::interp(&p, [0; 4]), Err(Error::LabelRebound(Label(1))));
-    assert_eq!(common::interp(&[Insn::Jump { target: Label(2) }], [0; 4]), Err(Error::UnboundLabel(Label(2))));
+    assert_eq!(
+        common::interp(&p, [0; 4]),
+        Err(Error::LabelRebound(Label(1)))
+    );
+    assert_eq!(
+        common::interp(&[Insn::Jump { target: Label(2) }], [0; 4]),
+        Err(Error::UnboundLabel(Label(2)))
+    );
 }
 
 #[test]
@@ -99,11 +156,24 @@ fn many_forward_references_to_one_label() {
     let end = Label(LABELS as u16 - 1);
     let mut p = vec![];
     for i in 0..50 {
-        p.push(Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R0, imm: i, target: end });
+        p.push(Insn::BranchImm {
+            cond: Cond::Eq,
+            lhs: Reg::R0,
+            imm: i,
+            target: end,
+        });
     }
-    p.push(Insn::MovImm { dst: Reg::R1, imm: 1000 });
+    p.push(Insn::MovImm {
+        dst: Reg::R1,
+        imm: 1000,
+    });
     p.push(Insn::Bind(end));
-    p.push(Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 });
+    p.push(Insn::Bin {
+        op: BinOp::Add,
+        dst: Reg::R0,
+        lhs: Reg::R0,
+        rhs: Reg::R1,
+    });
     for x in [0, 7, 49] {
         assert_eq!(jit(&p, [x, 0, 0, 0]), Ok(x));
     }
@@ -114,15 +184,39 @@ fn many_forward_references_to_one_label() {
 fn finished_code_runs_unchanged_at_another_address() {
     let (top, done) = (Label(0), Label(1));
     let p = [
-        Insn::MovImm { dst: Reg::R1, imm: 0 },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 0,
+        },
         Insn::Bind(top),
-        Insn::BranchImm { cond: Cond::Eq, lhs: Reg::R0, imm: 0, target: done },
-        Insn::Bin { op: BinOp::Add, dst: Reg::R1, lhs: Reg::R1, rhs: Reg::R0 },
-        Insn::BinImm { op: BinOp::Sub, dst: Reg::R0, lhs: Reg::R0, imm: 1 },
+        Insn::BranchImm {
+            cond: Cond::Eq,
+            lhs: Reg::R0,
+            imm: 0,
+            target: done,
+        },
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            rhs: Reg::R0,
+        },
+        Insn::BinImm {
+            op: BinOp::Sub,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: 1,
+        },
         Insn::Jump { target: top },
         Insn::Bind(done),
-        Insn::CallHost { dst: Reg::R0, func: common::observe },
-        Insn::Mov { dst: Reg::R0, src: Reg::R1 },
+        Insn::CallHost {
+            dst: Reg::R0,
+            func: common::observe,
+        },
+        Insn::Mov {
+            dst: Reg::R0,
+            src: Reg::R1,
+        },
     ];
     let mut first = vec![0u8; 1024];
     let mut asm: Assembler = Assembler::new(&mut first);
@@ -140,7 +234,10 @@ fn finished_code_runs_unchanged_at_another_address() {
     assert_eq!(unsafe { exec.call([100, 0, 0, 0]) }, 5050);
 
     let mut small = [0u8; 8];
-    assert!(matches!(code_copy_error(&p, &mut small), Err(Error::BufferTooSmall { .. })));
+    assert!(matches!(
+        code_copy_error(&p, &mut small),
+        Err(Error::BufferTooSmall { .. })
+    ));
 }
 
 fn code_copy_error(p: &[Insn], dst: &mut [u8]) -> Result<(), Error> {

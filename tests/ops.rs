@@ -18,10 +18,22 @@ fn expect_bin(op: BinOp, a: u64, b: u64) -> u64 {
         BinOp::Shl => a.wrapping_shl(b as u32 & 63),
         BinOp::Shr => a.wrapping_shr(b as u32 & 63),
         BinOp::Sar => sa.wrapping_shr(b as u32 & 63) as u64,
-        BinOp::UDiv => if b == 0 { 0 } else { a / b },
-        BinOp::URem => if b == 0 { a } else { a % b },
-        BinOp::SDiv => if b == 0 { 0 } else { sa.wrapping_div(sb) as u64 },
-        BinOp::SRem => if b == 0 { a } else { sa.wrapping_rem(sb) as u64 },
+        BinOp::UDiv => a.checked_div(b).unwrap_or(0),
+        BinOp::URem => a.checked_rem(b).unwrap_or(a),
+        BinOp::SDiv => {
+            if b == 0 {
+                0
+            } else {
+                sa.wrapping_div(sb) as u64
+            }
+        }
+        BinOp::SRem => {
+            if b == 0 {
+                a
+            } else {
+                sa.wrapping_rem(sb) as u64
+            }
+        }
     }
 }
 
@@ -58,13 +70,21 @@ fn binary_ops_every_register_form_and_edge_value() {
                 for rhs in Reg::ALL {
                     for (i, &a) in EDGES.iter().enumerate() {
                         // Every pair for one form, a diagonal for the others.
-                        let bs: &[u64] = if (dst, lhs, rhs) == (Reg::R0, Reg::R1, Reg::R2) { &EDGES } else { &EDGES[i..=i] };
+                        let bs: &[u64] = if (dst, lhs, rhs) == (Reg::R0, Reg::R1, Reg::R2) {
+                            &EDGES
+                        } else {
+                            &EDGES[i..=i]
+                        };
                         for &b in bs {
                             let args = setup(lhs, rhs, a, b);
                             let got = both(&[Insn::Bin { op, dst, lhs, rhs }], args);
                             let mut want = args;
-                            want[dst.index()] = expect_bin(op, args[lhs.index()], args[rhs.index()]);
-                            assert_eq!(got, want, "{op:?} {dst:?} {lhs:?} {rhs:?} a={a:#x} b={b:#x}");
+                            want[dst.index()] =
+                                expect_bin(op, args[lhs.index()], args[rhs.index()]);
+                            assert_eq!(
+                                got, want,
+                                "{op:?} {dst:?} {lhs:?} {rhs:?} a={a:#x} b={b:#x}"
+                            );
                         }
                     }
                 }
@@ -96,7 +116,12 @@ fn binary_ops_with_immediates() {
 #[test]
 fn shift_immediates_must_be_below_64() {
     for op in [BinOp::Shl, BinOp::Shr, BinOp::Sar] {
-        let insn = Insn::BinImm { op, dst: Reg::R0, lhs: Reg::R0, imm: 64 };
+        let insn = Insn::BinImm {
+            op,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: 64,
+        };
         let err = copyjit::Error::ImmediateOutOfRange { imm: 64, max: 63 };
         assert_eq!(jit(&[insn], [0; 4]), Err(err));
         assert_eq!(interp(&[insn], [0; 4]), Err(err));
@@ -135,10 +160,16 @@ fn unary_ops_and_moves() {
 fn branch_program(branch: Insn, taken: Label) -> Vec<Insn> {
     vec![
         branch,
-        Insn::MovImm { dst: Reg::R0, imm: 2 },
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 2,
+        },
         Insn::Ret,
         Insn::Bind(taken),
-        Insn::MovImm { dst: Reg::R0, imm: 1 },
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 1,
+        },
         Insn::Ret,
     ]
 }
@@ -152,9 +183,25 @@ fn branches_every_condition_and_register_pair() {
                 for &a in &EDGES {
                     for &b in &[0, 1, u64::MAX, i64::MIN as u64, a] {
                         let args = setup(lhs, rhs, a, b);
-                        let p = branch_program(Insn::Branch { cond, lhs, rhs, target: l }, l);
-                        let want = if expect_cond(cond, args[lhs.index()], args[rhs.index()]) { 1 } else { 2 };
-                        assert_eq!(jit(&p, args), Ok(want), "{cond:?} {lhs:?} {rhs:?} {a:#x} {b:#x}");
+                        let p = branch_program(
+                            Insn::Branch {
+                                cond,
+                                lhs,
+                                rhs,
+                                target: l,
+                            },
+                            l,
+                        );
+                        let want = if expect_cond(cond, args[lhs.index()], args[rhs.index()]) {
+                            1
+                        } else {
+                            2
+                        };
+                        assert_eq!(
+                            jit(&p, args),
+                            Ok(want),
+                            "{cond:?} {lhs:?} {rhs:?} {a:#x} {b:#x}"
+                        );
                         assert_eq!(interp(&p, args), Ok(want));
                     }
                 }
@@ -162,7 +209,15 @@ fn branches_every_condition_and_register_pair() {
             for &a in &EDGES {
                 for &imm in &EDGES {
                     let args = setup(lhs, lhs, a, a);
-                    let p = branch_program(Insn::BranchImm { cond, lhs, imm, target: l }, l);
+                    let p = branch_program(
+                        Insn::BranchImm {
+                            cond,
+                            lhs,
+                            imm,
+                            target: l,
+                        },
+                        l,
+                    );
                     let want = if expect_cond(cond, a, imm) { 1 } else { 2 };
                     assert_eq!(jit(&p, args), Ok(want), "{cond:?}i {lhs:?} {a:#x} {imm:#x}");
                     assert_eq!(interp(&p, args), Ok(want));
@@ -178,15 +233,39 @@ fn forward_and_backward_jumps() {
     // a poisoning instruction.
     let (back, skip) = (Label(0), Label(1));
     let p = [
-        Insn::MovImm { dst: Reg::R1, imm: 0 },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 0,
+        },
         Insn::Bind(back),
-        Insn::BinImm { op: BinOp::Add, dst: Reg::R1, lhs: Reg::R1, imm: 3 },
-        Insn::BinImm { op: BinOp::Sub, dst: Reg::R0, lhs: Reg::R0, imm: 1 },
-        Insn::BranchImm { cond: Cond::Ne, lhs: Reg::R0, imm: 0, target: back },
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            imm: 3,
+        },
+        Insn::BinImm {
+            op: BinOp::Sub,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: 1,
+        },
+        Insn::BranchImm {
+            cond: Cond::Ne,
+            lhs: Reg::R0,
+            imm: 0,
+            target: back,
+        },
         Insn::Jump { target: skip },
-        Insn::MovImm { dst: Reg::R1, imm: 999 },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 999,
+        },
         Insn::Bind(skip),
-        Insn::Mov { dst: Reg::R0, src: Reg::R1 },
+        Insn::Mov {
+            dst: Reg::R0,
+            src: Reg::R1,
+        },
         Insn::Ret,
     ];
     assert_eq!(jit(&p, [10, 0, 0, 0]), Ok(30));
@@ -199,14 +278,35 @@ fn long_loop_runs_in_constant_stack() {
     // jump would overflow the stack long before the end.
     let top = Label(0);
     let p = [
-        Insn::MovImm { dst: Reg::R0, imm: 0 },
-        Insn::MovImm { dst: Reg::R1, imm: 0 },
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 0,
+        },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 0,
+        },
         Insn::Bind(top),
-        Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 },
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        },
         Insn::Push { src: Reg::R0 },
         Insn::Pop { dst: Reg::R2 },
-        Insn::BinImm { op: BinOp::Add, dst: Reg::R1, lhs: Reg::R1, imm: 1 },
-        Insn::BranchImm { cond: Cond::Ne, lhs: Reg::R1, imm: 10_000_000, target: top },
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            imm: 1,
+        },
+        Insn::BranchImm {
+            cond: Cond::Ne,
+            lhs: Reg::R1,
+            imm: 10_000_000,
+            target: top,
+        },
         Insn::Ret,
     ];
     let mut stack = [0u64; 4];
@@ -226,12 +326,27 @@ fn loads_and_stores_every_width_and_register_pair() {
                     let mut args = [1, 2, 3, 4];
                     args[base.index()] = p;
                     args[other.index()] = value;
-                    let store = Insn::Store { width, src: other, base, offset: 8 };
+                    let store = Insn::Store {
+                        width,
+                        src: other,
+                        base,
+                        offset: 8,
+                    };
                     let regs = both(&[store], args);
                     assert_eq!(regs, args);
                     let n = width.size();
-                    assert_eq!(mem[8..8 + n], value.to_ne_bytes()[if cfg!(target_endian = "big") { 8 - n } else { 0 }..][..n]);
-                    assert!(mem[8 + n..].iter().chain(&mem[..8]).all(|&b| b == 0xAA), "{width:?} wrote outside");
+                    assert_eq!(
+                        mem[8..8 + n],
+                        value.to_ne_bytes()[if cfg!(target_endian = "big") {
+                            8 - n
+                        } else {
+                            0
+                        }..][..n]
+                    );
+                    assert!(
+                        mem[8 + n..].iter().chain(&mem[..8]).all(|&b| b == 0xAA),
+                        "{width:?} wrote outside"
+                    );
                 }
                 mem[16..24].copy_from_slice(&value.to_ne_bytes());
                 for &kind in Load::ALL {
@@ -239,8 +354,17 @@ fn loads_and_stores_every_width_and_register_pair() {
                         let mut args = [1, 2, 3, 4];
                         args[base.index()] = p;
                         // Offsets are full-range: reach the value from 1000 bytes past it.
-                        let lo = if cfg!(target_endian = "big") { 24 - kind.size() } else { 16 };
-                        let load = Insn::Load { kind, dst, base, offset: lo as i64 - 1000 };
+                        let lo = if cfg!(target_endian = "big") {
+                            24 - kind.size()
+                        } else {
+                            16
+                        };
+                        let load = Insn::Load {
+                            kind,
+                            dst,
+                            base,
+                            offset: lo as i64 - 1000,
+                        };
                         args[base.index()] = p + 1000;
                         let regs = both(&[load], args);
                         let bytes = &mem[lo..lo + kind.size()];
@@ -284,7 +408,10 @@ fn push_and_pop_every_register() {
         }
     }
     // Push SP stores the old SP.
-    let regs = both(&[Insn::Push { src: Reg::SP }, Insn::Pop { dst: Reg::R0 }], [0, 0, 0, top]);
+    let regs = both(
+        &[Insn::Push { src: Reg::SP }, Insn::Pop { dst: Reg::R0 }],
+        [0, 0, 0, top],
+    );
     assert_eq!(regs, [top, 0, 0, top]);
 }
 
@@ -309,13 +436,29 @@ fn calls_between_generated_functions() {
     // square: R0 = R0 * R0; R1 = 77 (callee's change is not seen); ret
     let square = Label(0);
     let p = [
-        Insn::MovImm { dst: Reg::R1, imm: 5 },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 5,
+        },
         Insn::Call { target: square },
-        Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 },
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        },
         Insn::Ret,
         Insn::Bind(square),
-        Insn::Bin { op: BinOp::Mul, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R0 },
-        Insn::MovImm { dst: Reg::R1, imm: 77 },
+        Insn::Bin {
+            op: BinOp::Mul,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R0,
+        },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 77,
+        },
         Insn::Ret,
     ];
     assert_eq!(jit(&p, [9, 0, 0, 0]), Ok(86));
@@ -331,16 +474,36 @@ fn recursion_through_calls() {
         Insn::Call { target: fib },
         Insn::Ret,
         Insn::Bind(fib),
-        Insn::BranchImm { cond: Cond::ULt, lhs: Reg::R0, imm: 2, target: base },
+        Insn::BranchImm {
+            cond: Cond::ULt,
+            lhs: Reg::R0,
+            imm: 2,
+            target: base,
+        },
         Insn::Push { src: Reg::R0 },
-        Insn::BinImm { op: BinOp::Sub, dst: Reg::R0, lhs: Reg::R0, imm: 1 },
+        Insn::BinImm {
+            op: BinOp::Sub,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: 1,
+        },
         Insn::Call { target: fib },
         Insn::Pop { dst: Reg::R1 },
         Insn::Push { src: Reg::R0 },
-        Insn::BinImm { op: BinOp::Sub, dst: Reg::R0, lhs: Reg::R1, imm: 2 },
+        Insn::BinImm {
+            op: BinOp::Sub,
+            dst: Reg::R0,
+            lhs: Reg::R1,
+            imm: 2,
+        },
         Insn::Call { target: fib },
         Insn::Pop { dst: Reg::R1 },
-        Insn::Bin { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, rhs: Reg::R1 },
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        },
         Insn::Bind(base),
         Insn::Ret,
     ];
@@ -360,5 +523,8 @@ fn labels_beyond_capacity_are_errors() {
     let far = Label(LABELS as u16);
     let p = [Insn::Jump { target: far }, Insn::Bind(far)];
     assert_eq!(jit(&p, [0; 4]), Err(copyjit::Error::LabelOutOfRange(far)));
-    assert_eq!(interp(&p, [0; 4]), Err(copyjit::Error::LabelOutOfRange(far)));
+    assert_eq!(
+        interp(&p, [0; 4]),
+        Err(copyjit::Error::LabelOutOfRange(far))
+    );
 }

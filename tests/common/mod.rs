@@ -21,10 +21,18 @@ pub extern "C" fn observe(r0: u64, r1: u64, r2: u64, r3: u64) -> u64 {
     r0
 }
 
+/// The registers [`observe`] saw last, and forgets them.
+pub fn take_observed() -> [u64; 4] {
+    SEEN.with(|s| s.replace([0xdead; 4]))
+}
+
 /// The program followed by a call of [`observe`] and a return.
 pub fn observed(program: &[Insn]) -> Vec<Insn> {
     let mut p = program.to_vec();
-    p.push(Insn::CallHost { dst: Reg::R0, func: observe });
+    p.push(Insn::CallHost {
+        dst: Reg::R0,
+        func: observe,
+    });
     p.push(Insn::Ret);
     p
 }
@@ -69,7 +77,10 @@ pub fn interp_regs(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
 pub fn both(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
     let j = jit_regs(program, args);
     let i = interp_regs(program, args);
-    assert_eq!(j, i, "JIT and interpreter disagree on {program:?} with {args:?}");
+    assert_eq!(
+        j, i,
+        "JIT and interpreter disagree on {program:?} with {args:?}"
+    );
     j
 }
 

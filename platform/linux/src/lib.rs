@@ -72,12 +72,23 @@ impl CodeMemory {
     /// writable.
     pub fn new(len: usize) -> Result<Self, Errno> {
         let page = rustix::param::page_size();
-        let len = len.max(1).checked_next_multiple_of(page).ok_or(Errno::NOMEM)?;
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(page)
+            .ok_or(Errno::NOMEM)?;
         // SAFETY: a fresh anonymous private mapping aliases nothing.
         let ptr = unsafe {
-            rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)?
+            rustix::mm::mmap_anonymous(
+                core::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )?
         };
-        Ok(CodeMemory { ptr: ptr.cast(), len })
+        Ok(CodeMemory {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     /// The whole mapping, for an assembler to write into.
