@@ -1,10 +1,14 @@
 //! Sums the first billion integers with generated code:
 //!
 //! ```text
-//! R0 = 0, R1 = 0
-//! loop: R0 = R0 + R1; R1 = R1 + 1; if R1 != N goto loop
+//! R0 = 0, R1 = 0, R2 = 1, R3 = N
+//! loop: R0 = R0 + R1; R1 = R1 + R2; if R1 != R3 goto loop
 //! return R0
 //! ```
+//!
+//! The loop is three ops. The constants live in registers: an op with an
+//! immediate reads it from a slot inside the op and must jump over it, so
+//! register operands keep the loop free of such jumps.
 //!
 //! `cargo run --release --example billion_sum [N]`
 
