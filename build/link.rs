@@ -59,16 +59,48 @@ const GCC_FLAGS: &[&str] = &[
     "-falign-loops=1",
 ];
 
-/// Flags per target architecture.
-fn arch_flags(arch: &str) -> &'static [&'static str] {
+/// What one target needs beyond [`FLAGS`], found by building and running
+/// the test suite on it.
+struct TargetFlags {
+    /// Whether to build position-independent code. Everywhere but i686 this
+    /// is what makes the compiler read slots PC-relatively.
+    pic: bool,
+    /// Compile flags.
+    compile: &'static [&'static str],
+    /// Flags for the compiler driver when it links the ops.
+    link: &'static [&'static str],
+}
+
+/// The flags `arch` needs with compiler `family`, or why it cannot work.
+fn target_flags(arch: &str, family: &str) -> BuildResult<TargetFlags> {
+    let clang = family == "clang";
+    let mut flags = TargetFlags {
+        pic: true,
+        compile: &[],
+        // clang's driver picks the host's `ld` for most cross targets (it
+        // does not look for the GNU cross binutils' `<triple>-ld`); lld
+        // links every target clang can compile for, except s390x.
+        link: if clang { &["-fuse-ld=lld"] } else { &[] },
+    };
     match arch {
-        // No `endbr64`/`endbr32` landing pad at the start of every op: ops
-        // are reached by falling through, never by an indirect branch except
-        // at branch targets, and control-flow enforcement is not enabled for
-        // generated code.
-        "x86_64" | "x86" => &["-fcf-protection=none"],
-        _ => &[],
+        // No `endbr64` landing pad at the start of every op: ops are reached
+        // by falling through, never by an indirect branch except at branch
+        // targets, and control-flow enforcement is not enabled for generated
+        // code.
+        "x86_64" => flags.compile = &["-fcf-protection=none"],
+        // The default (small) code model reaches a slot with `adrp` + `ldr
+        // :lo12:`, which depends on the op's address modulo 4 KiB; the tiny
+        // model uses `adr` and PC-relative `ldr` literals instead.
+        "aarch64" => flags.compile = &["-mcmodel=tiny"],
+        // GCC's default for armhf is Thumb-2. A Thumb op's tail call to
+        // `__next`, which the linker cannot know to be Thumb code, gets an
+        // interworking veneer outside the op, and Thumb literal loads round
+        // the PC down to 4 bytes so an op at 2 mod 4 misreads its slot. ARM
+        // code (clang's default for armv7) has neither problem.
+        "arm" => flags.compile = &["-marm"],
+        _ => {}
     }
+    Ok(flags)
 }
 
 fn env(name: &str) -> BuildResult<String> {
@@ -87,8 +119,6 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         .opt_level(2)
         // Debug sections would only slow the build down.
         .debug(false)
-        // Position-independent code reads the slots PC-relatively.
-        .pic(true)
         .warnings(false);
     let compiler = build.get_compiler();
     let family = if compiler.is_like_clang() {
@@ -96,7 +126,9 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
     } else {
         "gcc"
     };
-    for flag in FLAGS.iter().chain(arch_flags(&arch)) {
+    let flags = target_flags(&arch, family)?;
+    build.pic(flags.pic);
+    for flag in FLAGS.iter().chain(flags.compile) {
         build.flag(flag);
     }
     if family == "gcc" {
@@ -113,8 +145,8 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
             objects.len()
         ));
     };
-    let linked = link(out_dir, &compiler, object, ops, BASE)?;
-    let shifted = link(out_dir, &compiler, object, ops, SHIFTED_BASE)?;
+    let linked = link(out_dir, &compiler, flags.link, object, ops, BASE)?;
+    let shifted = link(out_dir, &compiler, flags.link, object, ops, SHIFTED_BASE)?;
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
     Ok(Built {
         object: read(object)?,
@@ -159,6 +191,7 @@ fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
 fn link(
     out_dir: &Path,
     compiler: &cc::Tool,
+    flags: &[&str],
     object: &Path,
     ops: &[OpSpec],
     base: u64,
@@ -175,18 +208,29 @@ fn link(
         "-no-pie",
         "-Wl,--build-id=none",
     ])
+    .args(flags)
     .arg(format!("-Wl,-T,{}", script_path.display()))
     .arg("-o")
     .arg(&output)
     .arg(object);
     let result = cmd
         .output()
-        .map_err(|e| format!("running the linker {cmd:?}: {e}"))?;
+        .map_err(|e| format!("running the linker ({}): {e}", command_line(&cmd)))?;
     if !result.status.success() {
         return Err(format!(
-            "linking the ops failed ({cmd:?}):\n{}",
+            "linking the ops failed ({}):\n{}",
+            command_line(&cmd),
             String::from_utf8_lossy(&result.stderr).trim_end()
         ));
     }
     Ok(output)
+}
+
+/// The program and its arguments, without the environment `Debug` prints.
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
