@@ -88,6 +88,15 @@ fn target_flags(arch: &str, family: &str) -> BuildResult<TargetFlags> {
         // targets, and control-flow enforcement is not enabled for generated
         // code.
         "x86_64" => flags.compile = &["-fcf-protection=none"],
+        // As on x86_64; and i686 has no PC-relative data addressing, so the
+        // ops are absolute code (position-independent code would call
+        // `__x86.get_pc_thunk`, outside the op) and `CJ_SLOT` in
+        // ops/copyjit.h finds the slots with a call to the next instruction.
+        // (`-fno-pic` explicitly: Debian's GCC defaults to PIE.)
+        "x86" => {
+            flags.pic = false;
+            flags.compile = &["-fcf-protection=none", "-fno-pic"];
+        }
         // The default (small) code model reaches a slot with `adrp` + `ldr
         // :lo12:`, which depends on the op's address modulo 4 KiB; the tiny
         // model uses `adr` and PC-relative `ldr` literals instead.

@@ -19,7 +19,8 @@
  *   SELF__next   the first byte after the op (and after its slots): the
  *                continuation, reached by a tail call that becomes a jump;
  *   SELF__immK   the K-th 8-byte data slot, right after the op's code, read
- *                PC-relatively and filled in by the emitter at run time.
+ *                PC-relatively (IMM(k), CJ_SLOT(k)) and filled in by the
+ *                emitter at run time.
  * Both are hidden so the compiler addresses them directly, never through a
  * GOT or PLT.
  */
@@ -51,21 +52,47 @@ typedef reg_t (*cj_fn)(CJ_PARAMS);
 
 /* The op's own symbols, named after SELF. */
 #define CJ_NEXT_SYM CJ_CAT(SELF, __next)
-#define IMM(k) CJ_CAT(CJ_CAT(SELF, __imm), k)
+#define CJ_IMM_SYM(k) CJ_CAT(CJ_CAT(SELF, __imm), k)
 
 /* Declares the op's continuation and slots, then opens its definition. */
 #define OP                                                                     \
     extern reg_t CJ_NEXT_SYM(CJ_PARAMS) CJ_HIDDEN;                             \
-    extern const reg_t IMM(0) CJ_HIDDEN;                                       \
-    extern const reg_t IMM(1) CJ_HIDDEN;                                       \
+    extern const reg_t CJ_IMM_SYM(0) CJ_HIDDEN;                                \
+    extern const reg_t CJ_IMM_SYM(1) CJ_HIDDEN;                                \
     reg_t SELF(CJ_PARAMS)
+
+/* The address of slot k. */
+#if defined(__i386__)
+/* i686 has no PC-relative data addressing. Position-independent code finds
+ * its own address with a helper function outside the op
+ * (__x86.get_pc_thunk.*) and absolute code holds absolute addresses, so the
+ * ops are built without -fpic and take the slot's address from the return
+ * address of a call to the next instruction, plus the distance from there to
+ * the slot (a PC-relative relocation). */
+#define CJ_SLOT(k)                                                             \
+    __extension__({                                                            \
+        const reg_t *cj_slot_;                                                 \
+        __asm__("call 1f\n1:\tpopl %0\n\taddl $%c1-1b, %0"                     \
+                : "=r"(cj_slot_)                                               \
+                : "i"(&CJ_IMM_SYM(k)));                                        \
+        cj_slot_;                                                              \
+    })
+#else
+#define CJ_SLOT(k) (&CJ_IMM_SYM(k))
+#endif
+
+/* The value in slot k. */
+#define IMM(k) (*CJ_SLOT(k))
 
 /* Continue with the op placed right after this one. */
 #define NEXT() CJ_MUSTTAIL return CJ_NEXT_SYM(CJ_ARGS)
 
-/* The code address slot k points at: the slot's own address plus its value,
+/* The code address a slot points at: the slot's own address plus its value,
  * so generated code stays position-independent. */
-#define TARGET(k) ((cj_fn)((const char *)&IMM(k) + (int64_t)IMM(k)))
+static inline __attribute__((always_inline)) cj_fn cj_target(const reg_t *slot) {
+    return (cj_fn)((const char *)slot + (int64_t)*slot);
+}
+#define TARGET(k) cj_target(CJ_SLOT(k))
 
 /* Continue at the target held in slot k. */
 #define JUMP(k) CJ_MUSTTAIL return TARGET(k)(CJ_ARGS)
