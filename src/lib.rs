@@ -13,6 +13,7 @@ mod interp;
 mod isa;
 mod lower;
 mod platform;
+pub mod selftest;
 mod stencil;
 mod variant;
 

@@ -84,18 +84,6 @@ pub fn both(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
     j
 }
 
-/// Values that find edge cases.
-pub const EDGES: [u64; 12] = [
-    0,
-    1,
-    2,
-    7,
-    63,
-    64,
-    0x7fff_ffff,
-    0x8000_0000,
-    i64::MAX as u64,
-    i64::MIN as u64,
-    u64::MAX,
-    0x0123_4567_89ab_cdef,
-];
+/// Values that find edge cases, shared with the self-test.
+#[allow(unused_imports, reason = "each test binary uses part of the helpers")]
+pub use copyjit::selftest::EDGES;
