@@ -100,7 +100,14 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     })
 }
 
-/// Every allocated section with content must be an op's own text section.
+/// Per-function metadata sections that `linker/stencils.ld` discards, named
+/// by prefixing the function's text section: ARM unwind index entries, which
+/// clang writes (as "cannot unwind") for every function even with
+/// `-fno-unwind-tables`. Nothing unwinds through generated code.
+const DISCARDED: &[&str] = &[".ARM.exidx"];
+
+/// Every allocated section with content must be an op's own text section,
+/// or metadata about one that the link discards.
 fn check_sections(object: &object::File, ops: &[OpSpec]) -> BuildResult<()> {
     let op_sections: HashMap<String, &str> = ops
         .iter()
@@ -112,7 +119,11 @@ fn check_sections(object: &object::File, ops: &[OpSpec]) -> BuildResult<()> {
             section.flags(),
             SectionFlags::Elf { sh_flags, .. } if sh_flags.contains(object::elf::SHF_ALLOC)
         );
-        if allocated && section.size() > 0 && !op_sections.contains_key(name) {
+        let discarded = DISCARDED.iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .is_some_and(|text| op_sections.contains_key(text))
+        });
+        if allocated && section.size() > 0 && !op_sections.contains_key(name) && !discarded {
             return Err(format!(
                 "unexpected section {name} ({} bytes, {:?}) outside every op: some op needs data or code it does not contain",
                 section.size(),

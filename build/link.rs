@@ -71,9 +71,35 @@ struct TargetFlags {
     link: &'static [&'static str],
 }
 
-/// The flags `arch` needs with compiler `family`, or why it cannot work.
-fn target_flags(arch: &str, family: &str) -> BuildResult<TargetFlags> {
-    let clang = family == "clang";
+/// The C compiler that builds the stencils.
+struct Compiler {
+    /// `"gcc"` or `"clang"`.
+    family: &'static str,
+    /// The major version, where the compiler tells it.
+    major: Option<u32>,
+}
+
+impl Compiler {
+    fn detect(tool: &cc::Tool) -> Self {
+        let family = if tool.is_like_clang() { "clang" } else { "gcc" };
+        // `14.0.6` from clang, `12` from GCC.
+        let major = tool
+            .to_command()
+            .arg("-dumpversion")
+            .output()
+            .ok()
+            .and_then(|out| {
+                let text = String::from_utf8(out.stdout).ok()?;
+                text.trim().split('.').next()?.parse().ok()
+            });
+        Compiler { family, major }
+    }
+}
+
+/// The flags `target` (of architecture `arch`) needs with `compiler`, or
+/// why it cannot work.
+fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<TargetFlags> {
+    let clang = compiler.family == "clang";
     let mut flags = TargetFlags {
         pic: true,
         compile: &[],
@@ -105,8 +131,32 @@ fn target_flags(arch: &str, family: &str) -> BuildResult<TargetFlags> {
         // `__next`, which the linker cannot know to be Thumb code, gets an
         // interworking veneer outside the op, and Thumb literal loads round
         // the PC down to 4 bytes so an op at 2 mod 4 misreads its slot. ARM
-        // code (clang's default for armv7) has neither problem.
-        "arm" => flags.compile = &["-marm"],
+        // code has neither problem.
+        "arm" if !clang => flags.compile = &["-marm"],
+        // Two of the four registers are passed on the stack, and clang
+        // before 20 cannot make a tail call that changes a stack-passed
+        // argument (LLVM's ARM backend gives up on `musttail`; fixed in
+        // LLVM 20). cc names the target `arm-unknown-linux-gnueabihf`, whose
+        // default CPU is older than armv7's baseline, hence `-march`;
+        // `-marm` as for GCC.
+        "arm" => match compiler.major {
+            Some(major) if major >= 20 => {
+                flags.compile = if target.starts_with("armv7") {
+                    &["-marm", "-march=armv7-a"]
+                } else {
+                    &["-marm"]
+                };
+            }
+            major => {
+                let version = major.map_or("an unknown version".into(), |m| format!("clang {m}"));
+                return Err(format!(
+                    "{target} stencils need GCC or clang 20 or later, and this is {version}: \
+                     older clang cannot tail-call when a register passed on the stack changes \
+                     (set CC_{} to e.g. clang-22, or leave it unset for GCC)",
+                    target.replace('-', "_")
+                ));
+            }
+        },
         _ => {}
     }
     Ok(flags)
@@ -130,12 +180,9 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         .debug(false)
         .warnings(false);
     let compiler = build.get_compiler();
-    let family = if compiler.is_like_clang() {
-        "clang"
-    } else {
-        "gcc"
-    };
-    let flags = target_flags(&arch, family)?;
+    let detected = Compiler::detect(&compiler);
+    let family = detected.family;
+    let flags = target_flags(&target, &arch, &detected)?;
     build.pic(flags.pic);
     for flag in FLAGS.iter().chain(flags.compile) {
         build.flag(flag);

@@ -87,6 +87,19 @@ typedef reg_t (*cj_fn)(CJ_PARAMS);
 /* Continue with the op placed right after this one. */
 #define NEXT() CJ_MUSTTAIL return CJ_NEXT_SYM(CJ_ARGS)
 
+/*
+ * An op that reads and writes no register can leave them where they are
+ * without naming them: it takes no arguments and continues with a call that
+ * passes none, so its code is its work and one jump. With the four registers
+ * as arguments, clang on armv7 would load and store back the two that are
+ * passed on the stack, making the no-op ten instructions long and the empty
+ * op more than the jump build.rs strips.
+ */
+#define OP_THROUGH                                                             \
+    extern void CJ_NEXT_SYM(void) CJ_HIDDEN;                                   \
+    void SELF(void)
+#define NEXT_THROUGH() CJ_MUSTTAIL return CJ_NEXT_SYM()
+
 /* The code address a slot points at: the slot's own address plus its value,
  * so generated code stays position-independent. */
 static inline __attribute__((always_inline)) cj_fn cj_target(const reg_t *slot) {

@@ -1,2 +1,2 @@
 /* Nothing but the continuation: its bytes are the jump build.rs strips. */
-OP { NEXT(); }
+OP_THROUGH { NEXT_THROUGH(); }

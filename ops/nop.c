@@ -1,7 +1,5 @@
-/* One machine no-op, used to pad so that slots land aligned. Extended asm
- * (with the colons): GCC treats a basic asm statement as touching memory and
- * on armv7 reloads and stores back the stack-passed registers around it. */
-OP {
-    __asm__ volatile(CJ_NOP_ASM : :);
-    NEXT();
+/* One machine no-op, used to pad so that slots land aligned. */
+OP_THROUGH {
+    __asm__ volatile(CJ_NOP_ASM);
+    NEXT_THROUGH();
 }
