@@ -3,9 +3,11 @@
 //! Each op family is a [`Group`] of cases. A case is a short program, the
 //! registers it starts from and the registers (and, for stores, the memory)
 //! it must leave behind. The expected values are computed here, independently
-//! of both the stencils and the [`Interpreter`]. Every case runs twice: as
+//! of both the stencils and the [`Interpreter`]. Every case runs as
 //! generated code, emitted into the caller's buffer and made executable by
-//! the caller's [`Platform`], and in the interpreter.
+//! the caller's [`Platform`], and in the interpreter; each way once per
+//! register, ending with a copy of that register into `R0`, so all four
+//! registers are compared exactly and no global state is needed.
 //!
 //! Every stencil form is exercised (each register assignment is its own
 //! stencil): every ALU form with twelve value pairs from [`EDGES`] and one
@@ -17,9 +19,20 @@
 //! small or a platform that refuses shows up as failed cases.
 //!
 //! ```
-//! # // The doc test has no executable memory; see `tests/ops.rs` for a run.
-//! use copyjit::selftest::Group;
-//! assert!(Group::ALL.iter().any(|g| g.name() == "load"));
+//! use copyjit::selftest::{self, Group};
+//! use copyjit_linux::{CodeMemory, Linux};
+//!
+//! let mut memory = CodeMemory::new(1 << 16)?;
+//! let report = selftest::run_group(Group::Load, &Linux, memory.as_mut_slice());
+//! assert!(report.passed(), "{:?}", report.first_failure);
+//!
+//! // Every group, a line each (as the bare-metal image prints them).
+//! let summary = selftest::run(&Linux, memory.as_mut_slice(), |r| {
+//!     println!("{:<10} {:>6} cases {:>4} forms {}", r.group, r.cases, r.forms, r.failed);
+//! });
+//! assert!(summary.passed());
+//! assert_eq!(summary.forms_covered, summary.forms_total);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use crate::emit::Assembler;
@@ -121,7 +134,7 @@ impl Group {
 
 impl fmt::Display for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 

@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests: run a program as generated code
-//! and in the interpreter, and observe all four registers.
+//! or in the interpreter, and observe all four registers through a host call.
+//! (`tests/ops.rs` observes them through the core's self-test instead.)
 
 #![allow(dead_code, reason = "each test binary uses part of the helpers")]
 
-use copyjit::{Assembler, Error, Insn, Interpreter, Reg};
+use copyjit::{Assembler, Error, Insn, Interpreter};
 use copyjit_linux::{CodeMemory, Linux};
 use std::cell::{Cell, RefCell};
 
@@ -26,17 +27,6 @@ pub fn take_observed() -> [u64; 4] {
     SEEN.with(|s| s.replace([0xdead; 4]))
 }
 
-/// The program followed by a call of [`observe`] and a return.
-pub fn observed(program: &[Insn]) -> Vec<Insn> {
-    let mut p = program.to_vec();
-    p.push(Insn::CallHost {
-        dst: Reg::R0,
-        func: observe,
-    });
-    p.push(Insn::Ret);
-    p
-}
-
 /// Runs `program` as generated code in this thread's code memory (64 KiB,
 /// reused) and returns `R0`.
 pub fn jit(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
@@ -56,32 +46,6 @@ pub fn interp(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
     let i: Interpreter<LABELS> = Interpreter::new(program)?;
     // SAFETY: test programs only touch memory the tests provide.
     unsafe { i.run(args) }
-}
-
-/// Runs `program` as generated code and returns all four registers at its end.
-pub fn jit_regs(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
-    SEEN.with(|s| s.set([!0; 4]));
-    jit(&observed(program), args).expect("emit");
-    SEEN.with(Cell::get)
-}
-
-/// Runs `program` in the interpreter and returns all four registers at its end.
-pub fn interp_regs(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
-    SEEN.with(|s| s.set([!1; 4]));
-    interp(&observed(program), args).expect("interpret");
-    SEEN.with(Cell::get)
-}
-
-/// Runs `program` both ways, checks they agree on every register, and
-/// returns the registers.
-pub fn both(program: &[Insn], args: [u64; 4]) -> [u64; 4] {
-    let j = jit_regs(program, args);
-    let i = interp_regs(program, args);
-    assert_eq!(
-        j, i,
-        "JIT and interpreter disagree on {program:?} with {args:?}"
-    );
-    j
 }
 
 /// Values that find edge cases, shared with the self-test.
