@@ -157,6 +157,13 @@ fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<Ta
                 ));
             }
         },
+        // Before Power10 there is no PC-relative load: code reaches data
+        // through the TOC pointer (`r2`, set up from `.TOC.`), an absolute
+        // address. Power10's prefixed `pld` reads a slot PC-relatively.
+        // GCC also appends a traceback table after each function, between
+        // the op and its slots.
+        "powerpc64" if clang => flags.compile = &["-mcpu=power10", "-mpcrel"],
+        "powerpc64" => flags.compile = &["-mcpu=power10", "-mpcrel", "-mtraceback=no"],
         _ => {}
     }
     Ok(flags)

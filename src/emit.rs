@@ -9,8 +9,14 @@ use crate::stencil::{self, SLOT_ALIGN};
 use crate::variant::Variant;
 
 /// Generated code starts at an address aligned to this many bytes, and keeps
-/// working when copied to another address with the same alignment.
-pub const CODE_ALIGN: usize = 16;
+/// working when copied to another address with the same alignment: 64 on
+/// powerpc64, where an instruction's place relative to 64-byte boundaries
+/// matters (see `prefixed_pad`).
+pub const CODE_ALIGN: usize = if cfg!(target_arch = "powerpc64") {
+    64
+} else {
+    16
+};
 
 /// Ends the chain of unresolved references to a label.
 const END_OF_CHAIN: u64 = u64::MAX;
@@ -115,6 +121,14 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             let slot_address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
             slot_address.wrapping_neg() & (SLOT_ALIGN - 1)
         };
+        // Power instructions, and so the no-op, are 4 bytes.
+        #[cfg(target_arch = "powerpc64")]
+        let pad = prefixed_pad(
+            code,
+            (self.buf.as_ptr() as usize).wrapping_add(self.pos),
+            pad,
+            if slots.is_empty() { 4 } else { SLOT_ALIGN },
+        )?;
         if pad > 0 && (nop.is_empty() || pad % nop.len() != 0) {
             // build.rs checks every op is a whole number of no-ops long.
             return Err(Error::Unsupported);
@@ -217,4 +231,63 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
 /// The slot value that makes a slot at `slot` point at `target`.
 fn relative(target: usize, slot: usize) -> u64 {
     (target as u64).wrapping_sub(slot as u64)
+}
+
+/// Padding for Power10, which traps on an 8-byte prefixed instruction
+/// (primary opcode 1) that crosses a 64-byte boundary: the least padding, from
+/// `pad` on in steps of `step` bytes, that keeps each prefixed instruction of
+/// `code`, placed at address `at` plus the padding, inside one 64-byte block.
+#[cfg(any(target_arch = "powerpc64", test))]
+fn prefixed_pad(code: &[u8], at: usize, pad: usize, step: usize) -> Result<usize, Error> {
+    let crosses = |pad: usize| {
+        let mut words = code
+            .chunks_exact(4)
+            .map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+            .enumerate();
+        while let Some((i, word)) = words.next() {
+            if word >> 26 == 1 {
+                if at.wrapping_add(pad + 4 * i) % 64 == 60 {
+                    return true;
+                }
+                // The suffix, whatever its opcode.
+                words.next();
+            }
+        }
+        false
+    };
+    (pad..pad + 64)
+        .step_by(step)
+        .find(|&p| !crosses(p))
+        .ok_or(Error::Unsupported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixed_pad;
+
+    /// Power code as bytes: `pld` (prefix, then a suffix), then `add`.
+    fn code(words: &[u32]) -> std::vec::Vec<u8> {
+        words.iter().flat_map(|w| w.to_ne_bytes()).collect()
+    }
+    const PREFIX: u32 = 0x0410_0000;
+    const SUFFIX: u32 = 0xe460_0000;
+    const ADD: u32 = 0x7c63_2214;
+
+    #[test]
+    fn prefixed_instructions_never_cross_64_bytes() {
+        let pld_then_add = code(&[PREFIX, SUFFIX, ADD]);
+        // At 60 the prefix would end the block and its suffix start the next.
+        assert_eq!(prefixed_pad(&pld_then_add, 60, 0, 4), Ok(4));
+        assert_eq!(prefixed_pad(&pld_then_add, 64 + 56, 0, 4), Ok(0));
+        assert_eq!(prefixed_pad(&pld_then_add, 52, 0, 4), Ok(0));
+        // Slot alignment pads in steps of 8, starting from what it needs.
+        assert_eq!(prefixed_pad(&pld_then_add, 52, 8, 8), Ok(16));
+        let add_then_pld = code(&[ADD, PREFIX, SUFFIX]);
+        assert_eq!(prefixed_pad(&add_then_pld, 56, 0, 4), Ok(4));
+        // A suffix is never taken for a prefix, whatever its opcode.
+        let prefix_suffix_like = code(&[PREFIX, PREFIX, ADD]);
+        assert_eq!(prefixed_pad(&prefix_suffix_like, 56, 0, 4), Ok(0));
+        // Without prefixed instructions nothing moves.
+        assert_eq!(prefixed_pad(&code(&[ADD; 20]), 60, 0, 4), Ok(0));
+    }
 }
