@@ -52,9 +52,9 @@ const SELF_TEST_CODE_BYTES: usize = if cfg!(feature = "fail-demo") {
 const SUM_BOUND: u64 = 100_000_000;
 
 const MODE: &str = if cfg!(feature = "smode") {
-    "S-mode under OpenSBI"
+    "S-mode at 0x8020_0000 under OpenSBI"
 } else {
-    "M-mode, no firmware"
+    "M-mode at 0x8000_0000, no firmware"
 };
 
 #[riscv_rt::entry]
@@ -185,7 +185,7 @@ fn billion_sum(n: u64) -> bool {
     let ran = clock::now() - started;
     let expected = n * (n - 1) / 2;
     println!(
-        "sum below {n}: {sum} in {} ms, {} ns per iteration ({} instructions into {bytes} bytes in {} us)",
+        "billion-sum, bound {n} under emulation: {sum} in {} ms, {} ns per iteration; {} instructions compiled into {bytes} bytes in {} us",
         clock::micros(ran) / 1000,
         clock::nanos(ran) / n.max(1),
         program.len(),
