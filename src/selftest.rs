@@ -466,22 +466,26 @@ impl<'a, P: Platform> Runner<'a, P> {
         if let Some(e) = effect {
             e.scratch.0.set(e.before);
         }
-        for reg in Reg::ALL {
-            let mut observed = [Insn::Nop; MAX_PROGRAM];
-            let len = program.len() + 1;
-            let (body, rest) = observed
-                .get_mut(..len)
-                .and_then(|p| p.split_last_mut())
-                .map(|(last, body)| (body, last))
-                .ok_or(fail(Mismatch::Error(Error::BufferTooSmall {
+        let mut observed = [Insn::Nop; MAX_PROGRAM];
+        let len = program.len() + 1;
+        match observed.get_mut(..program.len()) {
+            Some(body) if len <= MAX_PROGRAM => body.copy_from_slice(program),
+            // No case program is this long.
+            _ => {
+                let too_long = Error::BufferTooSmall {
                     needed: len,
                     capacity: MAX_PROGRAM,
-                })))?;
-            body.copy_from_slice(program);
-            *rest = Insn::Mov {
-                dst: Reg::R0,
-                src: reg,
-            };
+                };
+                return Err(fail(Mismatch::Error(too_long)));
+            }
+        }
+        for reg in Reg::ALL {
+            if let Some(last) = observed.get_mut(program.len()) {
+                *last = Insn::Mov {
+                    dst: Reg::R0,
+                    src: reg,
+                };
+            }
             let observed = observed.get(..len).unwrap_or_default();
             let got = match engine {
                 Engine::Jit => self.jit(observed, args),
