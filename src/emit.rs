@@ -85,39 +85,93 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     ///
     /// On error nothing is written and the assembler will refuse to finish.
     pub fn emit(&mut self, insn: Insn) -> Result<(), Error> {
-        let result = self.try_emit(&insn);
-        self.failed |= result.is_err();
-        result
+        self.emit_all(core::slice::from_ref(&insn))
     }
 
     /// Appends every instruction of `program`, stopping at the first error.
     pub fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
-        program.iter().try_for_each(|&insn| self.emit(insn))
-    }
-
-    fn try_emit(&mut self, insn: &Insn) -> Result<(), Error> {
         if self.failed {
             return Err(Error::EarlierError);
         }
-        lower::check(insn, LABELS)?;
-        if let Insn::Bind(label) = *insn {
-            return self.bind(label);
-        }
-        let Some((variant, slots)) = lower::lower(insn) else {
-            return Ok(());
+        // The work is done by `Writer`, which does not depend on `LABELS`:
+        // it is compiled once, in this crate, with everything it calls
+        // inlined, rather than for every label capacity a caller picks.
+        let mut writer = Writer {
+            buf: &mut *self.buf,
+            pos: self.pos,
+            labels: &mut self.labels,
         };
-        self.place(variant, &slots[..variant.slots()])
+        let result = writer.emit_all(program);
+        self.pos = writer.pos;
+        self.failed = result.is_err();
+        result
+    }
+
+    /// Ends the code with a return (so running off the end returns `R0`),
+    /// checks every used label is bound, and hands out the finished code.
+    pub fn finish(mut self) -> Result<Code<'a>, Error> {
+        self.emit(Insn::Ret)?;
+        if let Some(i) = self
+            .labels
+            .iter()
+            .position(|s| matches!(s, LabelState::Pending(_)))
+        {
+            return Err(Error::UnboundLabel(Label(i as u16)));
+        }
+        Ok(Code::new(self.buf, self.entry, self.pos))
+    }
+}
+
+/// The assembler's buffer, position and labels, for the emitting itself.
+struct Writer<'w> {
+    buf: &'w mut [u8],
+    pos: usize,
+    labels: &'w mut [LabelState],
+}
+
+impl Writer<'_> {
+    fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
+        for insn in program {
+            self.emit(insn)?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn emit(&mut self, insn: &Insn) -> Result<(), Error> {
+        /// Places a lowered instruction.
+        struct Place<'p, 'w>(&'p mut Writer<'w>);
+        impl lower::Form for Place<'_, '_> {
+            type Output = Result<(), Error>;
+            #[inline(always)]
+            fn form<const N: usize>(self, variant: Variant, slots: [Slot; N]) -> Self::Output {
+                lower::check_form(variant, &slots, self.0.labels.len())?;
+                self.0.place(variant, slots)
+            }
+        }
+        match lower::lower_with(insn, Place(self)) {
+            Some(placed) => placed,
+            None => match *insn {
+                Insn::Bind(label) => {
+                    lower::check_label(label, self.labels.len())?;
+                    self.bind(label)
+                }
+                _ => Ok(()),
+            },
+        }
     }
 
     /// Copies `variant`'s code, padded so its slots are aligned, then fills
     /// the slots. Checks room first, so nothing is half-written.
-    fn place(&mut self, variant: Variant, slots: &[Slot]) -> Result<(), Error> {
+    #[inline(always)]
+    fn place<const N: usize>(&mut self, variant: Variant, slots: [Slot; N]) -> Result<(), Error> {
+        debug_assert_eq!(variant.slots(), N, "{variant:?}");
         let code = stencil::code(variant).ok_or(Error::Unsupported)?;
-        let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
-        let pad = if slots.is_empty() {
+        // Bytes up to the next SLOT_ALIGN boundary (a power of two): none
+        // where slots need no alignment, and the compiler knows it.
+        let pad = if N == 0 {
             0
         } else {
-            // Bytes up to the next SLOT_ALIGN boundary (a power of two).
             let slot_address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
             slot_address.wrapping_neg() & (SLOT_ALIGN - 1)
         };
@@ -129,22 +183,30 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             pad,
             if slots.is_empty() { 4 } else { SLOT_ALIGN },
         )?;
-        if pad > 0 && (nop.is_empty() || pad % nop.len() != 0) {
-            // build.rs checks every op is a whole number of no-ops long.
-            return Err(Error::Unsupported);
-        }
-        let needed = self.pos + pad + code.len() + 8 * slots.len();
+        let nop = if pad > 0 {
+            let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
+            if nop.is_empty() || pad % nop.len() != 0 {
+                // build.rs checks every op is a whole number of no-ops long.
+                return Err(Error::Unsupported);
+            }
+            nop
+        } else {
+            &[]
+        };
+        let needed = self.pos + pad + code.len() + 8 * N;
         if needed > self.buf.len() {
             return Err(Error::BufferTooSmall {
                 needed,
                 capacity: self.buf.len(),
             });
         }
-        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
-            self.put(nop);
+        if pad > 0 {
+            for _ in 0..pad / nop.len() {
+                self.put(nop);
+            }
         }
-        self.put(code);
-        for &slot in slots {
+        self.put_code(code);
+        for slot in slots {
             let value = match slot {
                 Slot::Value(v) => v,
                 Slot::Label(l) => self.refer(l),
@@ -154,7 +216,43 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         Ok(())
     }
 
+    /// Writes a stencil's code at the current position; the caller checked
+    /// the room.
+    ///
+    /// Stencils are short, and calling `memcpy` for a few bytes costs more
+    /// than the copy: this copies any length up to 32 bytes with at most
+    /// two overlapping fixed-size moves, inlined where each instruction
+    /// kind is placed, so that the length tests are predicted per kind.
+    #[inline(always)]
+    fn put_code(&mut self, code: &[u8]) {
+        let n = code.len();
+        let end = self.pos + n;
+        let Some(dst) = self.buf.get_mut(self.pos..end) else {
+            return;
+        };
+        if n >= 16 {
+            if n <= 32 {
+                dst[..16].copy_from_slice(&code[..16]);
+                dst[n - 16..].copy_from_slice(&code[n - 16..]);
+            } else {
+                dst.copy_from_slice(code);
+            }
+        } else if n >= 8 {
+            dst[..8].copy_from_slice(&code[..8]);
+            dst[n - 8..].copy_from_slice(&code[n - 8..]);
+        } else if n >= 4 {
+            dst[..4].copy_from_slice(&code[..4]);
+            dst[n - 4..].copy_from_slice(&code[n - 4..]);
+        } else if n > 0 {
+            dst[0] = code[0];
+            dst[n / 2] = code[n / 2];
+            dst[n - 1] = code[n - 1];
+        }
+        self.pos = end;
+    }
+
     /// Writes bytes at the current position; the caller checked the room.
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.pos + bytes.len();
         if let Some(dst) = self.buf.get_mut(self.pos..end) {
@@ -211,20 +309,6 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         if let Some(dst) = self.buf.get_mut(at..at + 8) {
             dst.copy_from_slice(&value.to_ne_bytes());
         }
-    }
-
-    /// Ends the code with a return (so running off the end returns `R0`),
-    /// checks every used label is bound, and hands out the finished code.
-    pub fn finish(mut self) -> Result<Code<'a>, Error> {
-        self.emit(Insn::Ret)?;
-        if let Some(i) = self
-            .labels
-            .iter()
-            .position(|s| matches!(s, LabelState::Pending(_)))
-        {
-            return Err(Error::UnboundLabel(Label(i as u16)));
-        }
-        Ok(Code::new(self.buf, self.entry, self.pos))
     }
 }
 
