@@ -279,8 +279,8 @@ pub fn run<P: Platform>(
         runner.run();
         all.add(&runner.forms);
         let r = runner.report();
-        summary.cases += r.cases;
-        summary.failed += r.failed;
+        summary.cases = summary.cases.saturating_add(r.cases);
+        summary.failed = summary.failed.saturating_add(r.failed);
         report(&r);
     }
     summary.forms_covered = all.count();
@@ -312,6 +312,7 @@ const FILL: u8 = 0xAA;
 #[repr(C, align(16))]
 struct Scratch(Cell<[u8; SCRATCH]>);
 
+/// Stack memory for push, pop and calls, used through `SP` like [`Scratch`].
 #[repr(C, align(16))]
 struct Stack(Cell<[u64; STACK_WORDS]>);
 
