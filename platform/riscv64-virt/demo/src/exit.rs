@@ -15,7 +15,7 @@ pub const SELF_TEST_FAILED: u16 = 1;
 pub const WRONG_SUM: u16 = 2;
 /// The image panicked.
 pub const PANICKED: u16 = 3;
-/// An exception trapped.
+/// An exception or an unexpected interrupt trapped.
 pub const TRAPPED: u16 = 4;
 
 /// Ends QEMU with exit status `status` (0 for success).

@@ -214,14 +214,26 @@ extern "C" fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
     exit::exit(exit::TRAPPED)
 }
 
-/// The cause, faulting pc and trap value of the current exception.
+/// Interrupts are never enabled; one that arrives all the same ends the run
+/// (riscv-rt calls this for interrupts without a handler of their own).
+#[unsafe(export_name = "DefaultHandler")]
+extern "C" fn interrupt_handler() -> ! {
+    let (cause, pc, _) = trap_registers();
+    uart::print_last_words(format_args!(
+        "unexpected interrupt {:#x} at pc {pc:#x}\n",
+        cause
+    ));
+    exit::exit(exit::TRAPPED)
+}
+
+/// The cause, faulting pc and trap value of the current trap.
 #[cfg(not(feature = "smode"))]
 fn trap_registers() -> (usize, usize, usize) {
     use riscv::register::{mcause, mepc, mtval};
     (mcause::read().bits(), mepc::read(), mtval::read())
 }
 
-/// The cause, faulting pc and trap value of the current exception.
+/// The cause, faulting pc and trap value of the current trap.
 #[cfg(feature = "smode")]
 fn trap_registers() -> (usize, usize, usize) {
     use riscv::register::{scause, sepc, stval};
