@@ -162,6 +162,9 @@ fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<Ta
         // address. Power10's prefixed `pld` reads a slot PC-relatively.
         // GCC also appends a traceback table after each function, between
         // the op and its slots.
+        // lld has no SystemZ support: clang's objects are linked by the GNU
+        // cross linker (Debian's name for it).
+        "s390x" if clang => flags.link = &["--ld-path=s390x-linux-gnu-ld"],
         "powerpc64" if clang => flags.compile = &["-mcpu=power10", "-mpcrel"],
         "powerpc64" => flags.compile = &["-mcpu=power10", "-mpcrel", "-mtraceback=no"],
         _ => {}

@@ -21,33 +21,21 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use core::ffi::c_void;
+mod icache;
+
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
-/// The hosted Linux platform: `mprotect` for permissions and the
-/// toolchain's `__clear_cache` for the instruction cache.
+/// The hosted Linux platform: `mprotect` for permissions, and the
+/// architecture's own instruction-cache maintenance (see `icache.rs`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Linux;
-
-unsafe extern "C" {
-    /// libgcc's (and compiler-rt's) instruction-cache flush for
-    /// `[start, end)`: `dc cvau`/`ic ivau` on aarch64, the `cacheflush`
-    /// syscall on arm, `riscv_flush_icache` (all harts, so a thread may move
-    /// between them) on riscv64, `dcbst`/`icbi` on powerpc, and nothing on
-    /// the coherent x86 and s390x.
-    fn __clear_cache(start: *mut c_void, end: *mut c_void);
-}
 
 impl copyjit::Platform for Linux {
     type Error = Errno;
 
     fn flush_icache(&self, code: &[u8]) -> Result<(), Errno> {
-        let range = code.as_ptr_range();
-        // SAFETY: `__clear_cache` only maintains caches over the range,
-        // which is valid memory since it comes from a slice.
-        unsafe { __clear_cache(range.start as *mut c_void, range.end as *mut c_void) };
-        Ok(())
+        icache::flush(code)
     }
 
     unsafe fn make_executable(&self, ptr: *mut u8, len: usize) -> Result<(), Errno> {
