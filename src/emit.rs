@@ -96,12 +96,21 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         // The work is done by `Writer`, which does not depend on `LABELS`:
         // it is compiled once, in this crate, with everything it calls
         // inlined, rather than for every label capacity a caller picks.
+        let mut stage;
         let mut writer = Writer {
             buf: &mut *self.buf,
             pos: self.pos,
+            stage: &mut [],
+            staged: 0,
             labels: &mut self.labels,
         };
-        let result = writer.emit_all(program);
+        let result = if program.len() >= STAGE_FROM {
+            stage = [0; STAGE];
+            writer.stage = &mut stage;
+            writer.emit_all::<true>(program)
+        } else {
+            writer.emit_all::<false>(program)
+        };
         self.pos = writer.pos;
         self.failed = result.is_err();
         result
@@ -123,33 +132,53 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
 }
 
 /// The assembler's buffer, position and labels, for the emitting itself.
+///
+/// A long program is staged: each stencil is copied into `stage` as a
+/// whole [`WINDOW`] of the stencil table (its code and whatever follows,
+/// which the next op or the slots overwrite), a fixed-size copy that needs
+/// no test of the stencil's length, and the stage goes to `buf` with one
+/// exact copy when it is full and before returning. Bytes past the code in
+/// `buf` are never written.
 struct Writer<'w> {
     buf: &'w mut [u8],
+    /// Where the next byte goes in `buf`, after the staged ones.
     pos: usize,
+    /// Empty when not staging.
+    stage: &'w mut [u8],
+    /// Bytes at the start of `stage` that belong at `pos - staged` in `buf`.
+    staged: usize,
     labels: &'w mut [LabelState],
 }
 
+/// Programs at least this long are staged.
+const STAGE_FROM: usize = 32;
+/// Bytes of the stage.
+const STAGE: usize = 1024;
+/// Bytes copied per stencil when staging.
+const WINDOW: usize = 64;
+
 impl Writer<'_> {
-    fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
-        for insn in program {
-            self.emit(insn)?;
-        }
-        Ok(())
+    fn emit_all<const STAGED: bool>(&mut self, program: &[Insn]) -> Result<(), Error> {
+        let result = program
+            .iter()
+            .try_for_each(|insn| self.emit::<STAGED>(insn));
+        self.flush();
+        result
     }
 
     #[inline(always)]
-    fn emit(&mut self, insn: &Insn) -> Result<(), Error> {
+    fn emit<const STAGED: bool>(&mut self, insn: &Insn) -> Result<(), Error> {
         /// Places a lowered instruction.
-        struct Place<'p, 'w>(&'p mut Writer<'w>);
-        impl lower::Form for Place<'_, '_> {
+        struct Place<'p, 'w, const STAGED: bool>(&'p mut Writer<'w>);
+        impl<const STAGED: bool> lower::Form for Place<'_, '_, STAGED> {
             type Output = Result<(), Error>;
             #[inline(always)]
             fn form<const N: usize>(self, variant: Variant, slots: [Slot; N]) -> Self::Output {
                 lower::check_form(variant, &slots, self.0.labels.len())?;
-                self.0.place(variant, slots)
+                self.0.place::<N, STAGED>(variant, slots)
             }
         }
-        match lower::lower_with(insn, Place(self)) {
+        match lower::lower_with(insn, Place::<STAGED>(self)) {
             Some(placed) => placed,
             None => match *insn {
                 Insn::Bind(label) => {
@@ -164,9 +193,14 @@ impl Writer<'_> {
     /// Copies `variant`'s code, padded so its slots are aligned, then fills
     /// the slots. Checks room first, so nothing is half-written.
     #[inline(always)]
-    fn place<const N: usize>(&mut self, variant: Variant, slots: [Slot; N]) -> Result<(), Error> {
+    fn place<const N: usize, const STAGED: bool>(
+        &mut self,
+        variant: Variant,
+        slots: [Slot; N],
+    ) -> Result<(), Error> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
-        let code = stencil::code(variant).ok_or(Error::Unsupported)?;
+        let (code, window) =
+            stencil::code_and_window::<WINDOW>(variant).ok_or(Error::Unsupported)?;
         // Bytes up to the next SLOT_ALIGN boundary (a power of two): none
         // where slots need no alignment, and the compiler knows it.
         let pad = if N == 0 {
@@ -200,10 +234,38 @@ impl Writer<'_> {
                 capacity: self.buf.len(),
             });
         }
-        if pad > 0 {
-            for _ in 0..pad / nop.len() {
-                self.put(nop);
+        // Stage the op if the stage has room for the padding, a whole
+        // window (or the code, if longer) and the slots.
+        let span = pad + code.len().max(WINDOW) + 8 * N;
+        if STAGED && self.staged + span > self.stage.len() {
+            self.flush();
+        }
+        if STAGED && span <= self.stage.len() {
+            for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
+                self.stage_bytes(nop);
             }
+            let (at, len) = (self.staged, code.len());
+            match (window, self.stage.get_mut(at..at + WINDOW)) {
+                (Some(window), Some(dst)) if len <= WINDOW => dst.copy_from_slice(window),
+                _ => {
+                    if let Some(dst) = self.stage.get_mut(at..at + len) {
+                        dst.copy_from_slice(code);
+                    }
+                }
+            }
+            self.staged = at + len;
+            self.pos += len;
+            for slot in slots {
+                let value = match slot {
+                    Slot::Value(v) => v,
+                    Slot::Label(l) => self.refer(l),
+                };
+                self.stage_bytes(&value.to_ne_bytes());
+            }
+            return Ok(());
+        }
+        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
+            self.put(nop);
         }
         self.put_code(code);
         for slot in slots {
@@ -214,6 +276,30 @@ impl Writer<'_> {
             self.put(&value.to_ne_bytes());
         }
         Ok(())
+    }
+
+    /// Appends bytes to the stage; the caller checked the room.
+    #[inline(always)]
+    fn stage_bytes(&mut self, bytes: &[u8]) {
+        let end = self.staged + bytes.len();
+        if let Some(dst) = self.stage.get_mut(self.staged..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.staged = end;
+        self.pos += bytes.len();
+    }
+
+    /// Writes the staged bytes to the buffer.
+    #[inline(always)]
+    fn flush(&mut self) {
+        let start = self.pos - self.staged;
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(start..self.pos),
+            self.stage.get(..self.staged),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        self.staged = 0;
     }
 
     /// Writes a stencil's code at the current position; the caller checked
@@ -263,6 +349,7 @@ impl Writer<'_> {
 
     /// The slot value for a reference to `label` from the slot at the
     /// current position: the distance if it is bound, else a chain link.
+    #[inline(always)]
     fn refer(&mut self, label: Label) -> u64 {
         let slot = self.pos;
         let state = &mut self.labels[usize::from(label.0)];
@@ -280,6 +367,7 @@ impl Writer<'_> {
     }
 
     /// Binds `label` here and fills every slot waiting for it.
+    #[inline(always)]
     fn bind(&mut self, label: Label) -> Result<(), Error> {
         let here = self.pos;
         let state = &mut self.labels[usize::from(label.0)];
@@ -289,6 +377,10 @@ impl Writer<'_> {
             LabelState::Pending(last) => last as u64,
         };
         *state = LabelState::Bound(here);
+        if link != END_OF_CHAIN {
+            // The slots to fill may still be staged.
+            self.flush();
+        }
         while link != END_OF_CHAIN {
             let slot = link as usize;
             link = self.read_slot(slot);
@@ -297,6 +389,7 @@ impl Writer<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn read_slot(&self, at: usize) -> u64 {
         let mut bytes = [0; 8];
         if let Some(src) = self.buf.get(at..at + 8) {
@@ -305,6 +398,7 @@ impl Writer<'_> {
         u64::from_ne_bytes(bytes)
     }
 
+    #[inline(always)]
     fn write_slot(&mut self, at: usize, value: u64) {
         if let Some(dst) = self.buf.get_mut(at..at + 8) {
             dst.copy_from_slice(&value.to_ne_bytes());
@@ -373,5 +467,164 @@ mod tests {
         assert_eq!(prefixed_pad(&prefix_suffix_like, 56, 0, 4), Ok(0));
         // Without prefixed instructions nothing moves.
         assert_eq!(prefixed_pad(&code(&[ADD; 20]), 60, 0, 4), Ok(0));
+    }
+}
+
+#[cfg(test)]
+mod staging_tests {
+    use super::*;
+    use crate::isa::{BinOp, Cond, Load, Reg, UnOp, Width};
+    use std::vec::Vec;
+
+    extern "C" fn host(r0: u64, _: u64, _: u64, _: u64) -> u64 {
+        r0
+    }
+
+    /// A long program with every kind of instruction, labels bound before
+    /// and after their uses, and many uses of one label.
+    fn program(len: usize) -> Vec<Insn> {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut p = Vec::new();
+        p.push(Insn::Bind(Label(0)));
+        for i in 0..len {
+            if i == len / 2 {
+                p.push(Insn::Bind(Label(1)));
+            }
+            let r = Reg::ALL[next(4)];
+            let s = Reg::ALL[next(4)];
+            let imm = [0, 1, 63, u64::MAX][next(4)];
+            p.push(match next(18) {
+                0 => Insn::Bin {
+                    op: BinOp::ALL[next(BinOp::ALL.len())],
+                    dst: r,
+                    lhs: s,
+                    rhs: r,
+                },
+                1 => Insn::BinImm {
+                    op: BinOp::ALL[next(BinOp::ALL.len())],
+                    dst: r,
+                    lhs: s,
+                    imm: imm & 63,
+                },
+                2 => Insn::Unary {
+                    op: UnOp::ALL[next(2)],
+                    dst: r,
+                    src: s,
+                },
+                3 => Insn::Mov { dst: r, src: s },
+                4 => Insn::MovImm { dst: r, imm },
+                5 => Insn::Branch {
+                    cond: Cond::ALL[next(Cond::ALL.len())],
+                    lhs: r,
+                    rhs: s,
+                    target: Label(next(3) as u16),
+                },
+                6 => Insn::BranchImm {
+                    cond: Cond::ALL[next(Cond::ALL.len())],
+                    lhs: r,
+                    imm,
+                    target: Label(1),
+                },
+                7 => Insn::Jump {
+                    target: Label(next(3) as u16),
+                },
+                8 => Insn::Load {
+                    kind: Load::ALL[next(Load::ALL.len())],
+                    dst: r,
+                    base: s,
+                    offset: -8,
+                },
+                9 => Insn::Store {
+                    width: Width::ALL[next(Width::ALL.len())],
+                    src: r,
+                    base: s,
+                    offset: 16,
+                },
+                10 => Insn::Push { src: r },
+                11 => Insn::Pop { dst: r },
+                12 => Insn::CallHost { dst: r, func: host },
+                13 => Insn::Call { target: Label(2) },
+                14 => Insn::Ret,
+                15 => Insn::Nop,
+                _ => Insn::Mov { dst: r, src: r },
+            });
+        }
+        p.push(Insn::Bind(Label(2)));
+        p
+    }
+
+    /// Emits `p` into a buffer of `size` bytes (filled with 0xCC) either in
+    /// one call or one instruction at a time; the result, and the buffer.
+    fn emit(p: &[Insn], size: usize, whole: bool) -> (Result<usize, Error>, Vec<u8>) {
+        let mut storage = std::vec![0xCCu8; size + CODE_ALIGN];
+        let offset = storage.as_ptr().align_offset(CODE_ALIGN);
+        let buf = &mut storage[offset..offset + size];
+        let mut asm: Assembler = Assembler::new(buf);
+        let emitted = if whole {
+            asm.emit_all(p)
+        } else {
+            p.iter().try_for_each(|&insn| asm.emit(insn))
+        };
+        let written = asm.len();
+        let result = emitted.and_then(|()| asm.finish().map(|c| c.bytes().len()));
+        let result = result.inspect_err(|_| {
+            // What stays in the buffer after a failure: the code so far.
+            assert!(
+                buf[written..].iter().all(|&b| b == 0xCC),
+                "wrote past {written}"
+            );
+        });
+        (result, buf.to_vec())
+    }
+
+    #[test]
+    fn staged_and_direct_emits_write_the_same_bytes() {
+        for len in [STAGE_FROM, 100, 3000] {
+            let p = program(len);
+            let (whole, bytes) = emit(&p, 1 << 20, true);
+            let (single, single_bytes) = emit(&p, 1 << 20, false);
+            let size = whole.unwrap();
+            assert_eq!(Ok(size), single, "{len}");
+            assert_eq!(bytes, single_bytes, "{len}");
+            assert!(bytes[size..].iter().all(|&b| b == 0xCC), "{len}");
+            // Too small by a little and by a lot: the same error either way,
+            // and nothing written past the code emitted before it.
+            for short in [1, 7, 64, 1000, size / 2].into_iter().filter(|&s| s < size) {
+                let (whole, _) = emit(&p, size - short, true);
+                let (single, _) = emit(&p, size - short, false);
+                assert!(
+                    matches!(whole, Err(Error::BufferTooSmall { .. })),
+                    "{whole:?}"
+                );
+                assert_eq!(whole, single, "{len} {short}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_staged_emit_that_fails_keeps_the_code_before_the_error() {
+        let mut p = program(200);
+        let good = p.len();
+        p.push(Insn::Jump { target: Label(999) });
+        p.extend(program(50));
+        let mut a = std::vec![0xCCu8; 1 << 16];
+        let mut b = a.clone();
+        let written = {
+            let mut asm: Assembler = Assembler::new(&mut a);
+            assert_eq!(asm.emit_all(&p), Err(Error::LabelOutOfRange(Label(999))));
+            asm.len()
+        };
+        {
+            let mut asm: Assembler = Assembler::new(&mut b);
+            asm.emit_all(&p[..good]).unwrap();
+            assert_eq!(asm.len(), written);
+        }
+        assert_eq!(a, b);
     }
 }

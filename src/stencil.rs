@@ -36,6 +36,22 @@ pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {
     STENCILS.get(index(variant))?.code()
 }
 
+/// The code of `variant` and, where the table goes on that far, the `W`
+/// bytes of the table that start with it: copying those instead of exactly
+/// the code needs no test of its length.
+#[inline(always)]
+pub(crate) fn code_and_window<const W: usize>(
+    variant: Variant,
+) -> Option<(&'static [u8], Option<&'static [u8; W]>)> {
+    let stencil = STENCILS.get(index(variant))?;
+    let start = stencil.start as usize;
+    let code = CODE.get(start..start + stencil.len as usize)?;
+    let window = CODE
+        .get(start..start + W)
+        .and_then(|w| <&[u8; W]>::try_from(w).ok());
+    Some((code, window))
+}
+
 /// [`Variant::index`], as the emitter computes it for every op: inlined,
 /// with each family's first index a constant (the tests check that the two
 /// agree on every form).
