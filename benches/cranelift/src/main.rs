@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p copyjit-vs-cranelift`
 //!
-//! Every figure is the median of repeated measurements; before timing, the
-//! programs run once in each form and must agree with the interpreter.
+//! Every figure is the fastest of repeated measurements (other work on the
+//! machine only ever adds time); before timing, the programs run once in
+//! each form and must agree with the interpreter.
 
 #[path = "../../programs/mod.rs"]
 mod programs;
@@ -31,6 +32,7 @@ const BILLION: u64 = 1_000_000_000;
 const INTERPRETED: u64 = BILLION / 10;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let load_before = load();
     let speed = Cranelift::new("speed")?;
     let none = Cranelift::new("none")?;
 
@@ -58,6 +60,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs = run_sum(&sum, &speed)?;
 
     print_tables(&rows, &latency, &runs);
+    println!();
+    println!(
+        "Load average (1 min) before and after the run: {load_before}, {}. \
+         Each figure is the fastest of its repetitions.",
+        load()
+    );
+    println!(
+        "Commands: `cargo run --release -p copyjit-vs-cranelift` (this table), \
+         `cargo bench` (criterion: `benches/emit.rs`, `benches/run.rs`)."
+    );
     Ok(())
 }
 
@@ -182,8 +194,8 @@ fn check_straight_line(program: &[Insn], cl: &Cranelift) -> Result<(), Box<dyn s
     Ok(())
 }
 
-/// Median nanoseconds per call of `f`, from batches of calls that each take
-/// at least a millisecond, over about `budget`.
+/// Nanoseconds per call of `f`: the fastest of batches of calls that each
+/// take at least a millisecond, over about `budget`.
 fn time<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
     let mut batch = 1u64;
     loop {
@@ -205,11 +217,12 @@ fn time<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
         }
         samples.push(t.elapsed().as_nanos() as f64 / batch as f64);
     }
-    median(samples)
+    fastest(samples)
 }
 
-/// Median nanoseconds of `f` measured call by call, for calls long enough
-/// that the clock's resolution does not matter; `after` (untimed) cleans up.
+/// Nanoseconds of `f`, the fastest call of those measured one by one, for
+/// calls long enough that the clock's resolution does not matter; `after`
+/// (untimed) cleans up.
 fn time_each<R>(budget: Duration, mut f: impl FnMut() -> R, mut after: impl FnMut(R)) -> f64 {
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -219,12 +232,11 @@ fn time_each<R>(budget: Duration, mut f: impl FnMut() -> R, mut after: impl FnMu
         samples.push(t.elapsed().as_nanos() as f64);
         after(r);
     }
-    median(samples)
+    fastest(samples)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn fastest(v: Vec<f64>) -> f64 {
+    v.into_iter().fold(f64::INFINITY, f64::min)
 }
 
 struct CompileRow {
@@ -324,8 +336,8 @@ struct Runs {
     interpreter: f64,
 }
 
-/// The billion-sum run to the end (the interpreter a tenth of it), three
-/// times each; nanoseconds per loop iteration.
+/// The billion-sum run to the end (the interpreter a tenth of it), the
+/// fastest of five runs each; nanoseconds per loop iteration.
 fn run_sum(sum: &[Insn], cl: &Cranelift) -> Result<Runs, Box<dyn std::error::Error>> {
     let expected = programs::sum_expected(BILLION);
     let mut memory = CodeMemory::new(4096)?;
@@ -338,13 +350,13 @@ fn run_sum(sum: &[Insn], cl: &Cranelift) -> Result<Runs, Box<dyn std::error::Err
 
     let per_iter = |n: u64, f: &mut dyn FnMut() -> u64, want: u64| {
         let mut samples = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             let t = Instant::now();
             let got = f();
             samples.push(t.elapsed().as_nanos() as f64 / n as f64);
             assert_eq!(got, want, "wrong sum");
         }
-        median(samples)
+        fastest(samples)
     };
     let native = per_iter(
         BILLION,
@@ -407,6 +419,14 @@ fn num(x: f64) -> String {
 
 fn ratio(x: f64) -> String {
     format!("{}×", num(x))
+}
+
+/// The first field of `/proc/loadavg`: how busy the machine was.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| String::from("?"))
 }
 
 fn machine() -> String {
