@@ -19,36 +19,48 @@ fn emit(program: &[Insn], buf: &mut [u8]) -> usize {
     asm.finish().expect("the program finishes").bytes().len()
 }
 
-/// Straight-line functions of 100 and 100,000 mixed ops, emitted into a
-/// buffer that is already mapped and touched, against `copy_from_slice` of
-/// the code's bytes between two such buffers: the cost of writing the
-/// output at all.
+/// Straight-line functions of 100 and 100,000 mixed ops, and the 100 ops
+/// repeated to 100,000 (a sequence the branch predictor learns), emitted
+/// into a buffer that is already mapped and touched, against
+/// `copy_from_slice` of the code's bytes between two such buffers: the cost
+/// of writing the output at all.
 fn straight_line(c: &mut Criterion, summary: &Summary) {
-    for len in [100, 100_000] {
-        let program = programs::straight_line(len, programs::SEED);
+    let programs = [
+        ("100 ops", programs::straight_line(100, programs::SEED)),
+        (
+            "100000 ops",
+            programs::straight_line(100_000, programs::SEED),
+        ),
+        (
+            "100 ops x 1000",
+            programs::repeated(100, 1000, programs::SEED),
+        ),
+    ];
+    for (label, program) in &programs {
+        let len = program.len();
         let mut buf = vec![0u8; 64 * len + 4096];
-        let bytes = emit(&program, &mut buf);
+        let bytes = emit(program, &mut buf);
         let source = buf.clone();
         let mut copy = vec![0u8; buf.len()];
         let ops = len as f64;
 
-        let mut group = c.benchmark_group(format!("emit/{len} ops"));
+        let mut group = c.benchmark_group(format!("emit/{label}"));
         group.throughput(Throughput::ElementsAndBytes {
             elements: len as u64,
             bytes: bytes as u64,
         });
-        let name = format!("emit/{len} ops/copyjit");
+        let name = format!("emit/{label}/copyjit");
         group.bench_function("copyjit", |b| {
-            summary.time(b, &name, ops, || emit(black_box(&program), &mut buf))
+            summary.time(b, &name, ops, || emit(black_box(program), &mut buf))
         });
-        let name = format!("emit/{len} ops/memcpy");
+        let name = format!("emit/{label}/memcpy");
         group.bench_function("memcpy", |b| {
             summary.time(b, &name, ops, || {
                 black_box(&mut copy[..bytes]).copy_from_slice(black_box(&source[..bytes]))
             })
         });
         group.finish();
-        println!("emit/{len} ops: {bytes} bytes of code");
+        println!("emit/{label}: {bytes} bytes of code");
     }
 }
 
@@ -91,12 +103,12 @@ fn main() {
     straight_line(&mut c, &summary);
     compile(&mut c, &summary);
     c.final_summary();
-    for len in [100, 100_000] {
+    for label in ["100 ops", "100000 ops", "100 ops x 1000"] {
         summary.print(
-            &format!("emit, {len} ops"),
-            &format!("emit/{len} ops/"),
+            &format!("emit, {label}"),
+            &format!("emit/{label}/"),
             "op",
-            &format!("emit/{len} ops/memcpy"),
+            &format!("emit/{label}/memcpy"),
         );
     }
     summary.print(

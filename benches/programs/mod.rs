@@ -138,6 +138,13 @@ pub fn straight_line(len: usize, seed: u64) -> Vec<Insn> {
     (0..len).map(|_| random_insn(&mut rng)).collect()
 }
 
+/// [`straight_line`]`(block, seed)` repeated `times` times: as many
+/// instructions as a long random program, in a sequence a branch predictor
+/// learns, which separates the emitter's work from its mispredictions.
+pub fn repeated(block: usize, times: usize, seed: u64) -> Vec<Insn> {
+    straight_line(block, seed).repeat(times)
+}
+
 fn random_imm(rng: &mut Rng) -> u64 {
     match rng.below(4) {
         0 => rng.next_u64(),

@@ -48,6 +48,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &none,
         )?);
     }
+    let program = programs::repeated(100, 1000, programs::SEED);
+    check_straight_line(&program, &speed)?;
+    rows.push(compile_row(
+        "the 100 ops repeated 1,000 times",
+        &program,
+        program.len(),
+        &speed,
+        &none,
+    )?);
     let sum = programs::sum_loop(BILLION);
     rows.push(compile_row(
         "billion-sum (9 instructions)",
