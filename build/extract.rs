@@ -277,6 +277,12 @@ impl<'a> Linked<'a> {
             )
         })?;
         let start = section.address();
+        if self.symbol(op, &op.name)? != start {
+            return Err(format!(
+                "op {}: its section holds something before the function{}",
+                op.name, self.what
+            ));
+        }
         let next = self.symbol(op, &format!("{}__next", op.name))?;
         let code_end = next - 8 * op.slots as u64;
         for k in 0..op.slots {

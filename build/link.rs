@@ -225,6 +225,8 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
 }
 
 /// The linker script for every op, at `base`.
+/// The shifted link also lists the ops in reverse, so that an op whose
+/// bytes depend on a neighbour (a reference past its own end) changes too.
 fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
     let dir = Path::new(&env("CARGO_MANIFEST_DIR")?).join("linker");
     let read = |f: &str| {
@@ -232,7 +234,12 @@ fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
     };
     let (outer, per_op, per_slot) = (read("stencils.ld")?, read("op.ld")?, read("slot.ld")?);
     let mut body = String::new();
-    for op in ops {
+    let order: Vec<&OpSpec> = if base == BASE {
+        ops.iter().collect()
+    } else {
+        ops.iter().rev().collect()
+    };
+    for op in order {
         let slots: String = (0..op.slots)
             .map(|k| {
                 per_slot
