@@ -54,6 +54,9 @@ pub struct Assembler<'a, const LABELS: usize = 64> {
     entry: usize,
     pos: usize,
     labels: [LabelState; LABELS],
+    /// How many labels are [`LabelState::Pending`], so that finishing need
+    /// not look at every label.
+    pending: usize,
     failed: bool,
 }
 
@@ -67,6 +70,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             entry,
             pos: entry,
             labels: [LabelState::Unused; LABELS],
+            pending: 0,
             failed: false,
         }
     }
@@ -103,6 +107,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             stage: &mut [],
             staged: 0,
             labels: &mut self.labels,
+            pending: &mut self.pending,
         };
         let result = if program.len() >= STAGE_FROM {
             stage = [0; STAGE];
@@ -120,10 +125,11 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// checks every used label is bound, and hands out the finished code.
     pub fn finish(mut self) -> Result<Code<'a>, Error> {
         self.emit(Insn::Ret)?;
-        if let Some(i) = self
-            .labels
-            .iter()
-            .position(|s| matches!(s, LabelState::Pending(_)))
+        if self.pending > 0
+            && let Some(i) = self
+                .labels
+                .iter()
+                .position(|s| matches!(s, LabelState::Pending(_)))
         {
             return Err(Error::UnboundLabel(Label(i as u16)));
         }
@@ -148,6 +154,7 @@ struct Writer<'w> {
     /// Bytes at the start of `stage` that belong at `pos - staged` in `buf`.
     staged: usize,
     labels: &'w mut [LabelState],
+    pending: &'w mut usize,
 }
 
 /// Programs at least this long are staged.
@@ -357,6 +364,7 @@ impl Writer<'_> {
             LabelState::Bound(at) => relative(at, slot),
             LabelState::Unused => {
                 *state = LabelState::Pending(slot);
+                *self.pending += 1;
                 END_OF_CHAIN
             }
             LabelState::Pending(last) => {
@@ -374,7 +382,10 @@ impl Writer<'_> {
         let mut link = match *state {
             LabelState::Bound(_) => return Err(Error::LabelRebound(label)),
             LabelState::Unused => END_OF_CHAIN,
-            LabelState::Pending(last) => last as u64,
+            LabelState::Pending(last) => {
+                *self.pending -= 1;
+                last as u64
+            }
         };
         *state = LabelState::Bound(here);
         if link != END_OF_CHAIN {
