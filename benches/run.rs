@@ -49,7 +49,7 @@ fn billion_sum(c: &mut Criterion, summary: &Summary) {
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(20);
     group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
+    group.measurement_time(Duration::from_secs(6));
     group.bench_function("copyjit", |b| {
         // SAFETY: as above.
         summary.time(b, "run/copyjit", per, || unsafe {
