@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! R0 = 0, R1 = 0, R2 = 1, R3 = N
-//! loop: R0 = R0 + R1; R1 = R1 + R2; if R1 != R3 goto loop
+//! loop: R0 = R0 + R1; R1 = R1 + R2; if R1 < R3 goto loop
 //! return R0
 //! ```
 //!
@@ -31,6 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             dst: Reg::R1,
             imm: 0,
         },
+        Insn::MovImm {
+            dst: Reg::R2,
+            imm: 1,
+        },
+        Insn::MovImm {
+            dst: Reg::R3,
+            imm: n,
+        },
         Insn::Bind(top),
         Insn::Bin {
             op: BinOp::Add,
@@ -38,16 +46,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lhs: Reg::R0,
             rhs: Reg::R1,
         },
-        Insn::BinImm {
+        Insn::Bin {
             op: BinOp::Add,
             dst: Reg::R1,
             lhs: Reg::R1,
-            imm: 1,
+            rhs: Reg::R2,
         },
-        Insn::BranchImm {
-            cond: Cond::Ne,
+        Insn::Branch {
+            cond: Cond::ULt,
             lhs: Reg::R1,
-            imm: n,
+            rhs: Reg::R3,
             target: top,
         },
         Insn::Ret,
