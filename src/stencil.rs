@@ -33,7 +33,7 @@ pub use generated::{COMPILER, SLOT_ALIGN, TARGET};
 /// The code of `variant`, if the table has it.
 #[inline(always)]
 pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {
-    STENCILS.get(index(variant))?.code()
+    STENCILS.get(variant.index())?.code()
 }
 
 /// The code of `variant` and, where the table goes on that far, the `W`
@@ -43,54 +43,13 @@ pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {
 pub(crate) fn code_and_window<const W: usize>(
     variant: Variant,
 ) -> Option<(&'static [u8], Option<&'static [u8; W]>)> {
-    let stencil = STENCILS.get(index(variant))?;
+    let stencil = STENCILS.get(variant.index())?;
     let start = stencil.start as usize;
     let code = CODE.get(start..start + stencil.len as usize)?;
     let window = CODE
         .get(start..start + W)
         .and_then(|w| <&[u8; W]>::try_from(w).ok());
     Some((code, window))
-}
-
-/// [`Variant::index`], as the emitter computes it for every op: inlined,
-/// with each family's first index a constant (the tests check that the two
-/// agree on every form).
-#[inline(always)]
-fn index(variant: Variant) -> usize {
-    use crate::isa::{BinOp, Cond, Load, Reg::R0, UnOp, Width};
-    const BIN: usize = Variant::Bin(BinOp::ALL[0], R0, R0, R0).index();
-    const BIN_IMM: usize = Variant::BinImm(BinOp::ALL[0], R0, R0).index();
-    const UNARY: usize = Variant::Unary(UnOp::ALL[0], R0, R0).index();
-    const MOV: usize = Variant::Mov(R0, R0).index();
-    const MOV_IMM: usize = Variant::MovImm(R0).index();
-    const BRANCH: usize = Variant::Branch(Cond::ALL[0], R0, R0).index();
-    const BRANCH_IMM: usize = Variant::BranchImm(Cond::ALL[0], R0).index();
-    const LOAD: usize = Variant::Load(Load::ALL[0], R0, R0).index();
-    const STORE: usize = Variant::Store(Width::ALL[0], R0, R0).index();
-    const PUSH: usize = Variant::Push(R0).index();
-    const POP: usize = Variant::Pop(R0).index();
-    const CALL_HOST: usize = Variant::CallHost(R0).index();
-    // Mixed radix: the first digit, then one base-4 digit per register.
-    let (first, digits) = match variant {
-        Variant::Empty => return const { Variant::Empty.index() },
-        Variant::Nop => return const { Variant::Nop.index() },
-        Variant::Jump => return const { Variant::Jump.index() },
-        Variant::Call => return const { Variant::Call.index() },
-        Variant::Ret => return const { Variant::Ret.index() },
-        Variant::Bin(op, d, a, b) => (BIN, [op.index(), d.index(), a.index(), b.index()]),
-        Variant::BinImm(op, d, a) => (BIN_IMM, [0, op.index(), d.index(), a.index()]),
-        Variant::Unary(op, d, a) => (UNARY, [0, op.index(), d.index(), a.index()]),
-        Variant::Mov(d, s) => (MOV, [0, 0, d.index(), s.index()]),
-        Variant::MovImm(d) => (MOV_IMM, [0, 0, 0, d.index()]),
-        Variant::Branch(c, a, b) => (BRANCH, [0, c.index(), a.index(), b.index()]),
-        Variant::BranchImm(c, a) => (BRANCH_IMM, [0, 0, c.index(), a.index()]),
-        Variant::Load(k, d, b) => (LOAD, [0, k.index(), d.index(), b.index()]),
-        Variant::Store(w, s, b) => (STORE, [0, w.index(), s.index(), b.index()]),
-        Variant::Push(s) => (PUSH, [0, 0, 0, s.index()]),
-        Variant::Pop(d) => (POP, [0, 0, 0, d.index()]),
-        Variant::CallHost(d) => (CALL_HOST, [0, 0, 0, d.index()]),
-    };
-    first + ((digits[0] * 4 + digits[1]) * 4 + digits[2]) * 4 + digits[3]
 }
 
 #[cfg(test)]
@@ -103,7 +62,6 @@ mod tests {
         assert_eq!(STENCILS.len(), COUNT);
         for (i, v) in Variant::all().enumerate() {
             assert_eq!(v.index(), i, "{v:?}");
-            assert_eq!(index(v), i, "{v:?}");
             assert!(code(v).is_some(), "{v:?}");
         }
     }

@@ -73,57 +73,55 @@ const FAMILIES: [usize; 17] = [
     1,                            // Ret
 ];
 
-/// The index of the first form of family `f`.
-const fn base(f: usize) -> usize {
-    let mut sum = 0;
+/// The index of the first form of each family, and the number of forms.
+const BASE: [usize; FAMILIES.len() + 1] = {
+    let mut base = [0; FAMILIES.len() + 1];
     let mut i = 0;
-    while i < f {
-        sum += FAMILIES[i];
+    while i < FAMILIES.len() {
+        base[i + 1] = base[i] + FAMILIES[i];
         i += 1;
     }
-    sum
-}
+    base
+};
 
 /// The number of stencil forms.
 #[cfg_attr(
     not(test),
     allow(dead_code, reason = "build.rs, which shares this file, uses it")
 )]
-pub const COUNT: usize = base(FAMILIES.len());
-
-/// Mixed-radix index of `digits`, each below 4 except the first.
-const fn mix(first: usize, regs: &[Reg]) -> usize {
-    let mut n = first;
-    let mut i = 0;
-    while i < regs.len() {
-        n = n * R + regs[i] as usize;
-        i += 1;
-    }
-    n
-}
+pub const COUNT: usize = BASE[FAMILIES.len()];
 
 impl Variant {
     /// The form's position in the stencil table.
+    ///
+    /// The emitter computes this for every op, so every family takes the
+    /// same path: a constant first index plus a mixed-radix number of four
+    /// digits (the family's operator, then one base-4 digit per register),
+    /// padded with leading zeros.
+    #[inline]
     pub const fn index(self) -> usize {
-        match self {
-            Variant::Empty => base(0),
-            Variant::Nop => base(1),
-            Variant::Bin(op, d, a, b) => base(2) + mix(op as usize, &[d, a, b]),
-            Variant::BinImm(op, d, a) => base(3) + mix(op as usize, &[d, a]),
-            Variant::Unary(op, d, a) => base(4) + mix(op as usize, &[d, a]),
-            Variant::Mov(d, s) => base(5) + mix(0, &[d, s]),
-            Variant::MovImm(d) => base(6) + d as usize,
-            Variant::Branch(c, a, b) => base(7) + mix(c as usize, &[a, b]),
-            Variant::BranchImm(c, a) => base(8) + mix(c as usize, &[a]),
-            Variant::Jump => base(9),
-            Variant::Load(k, d, b) => base(10) + mix(k as usize, &[d, b]),
-            Variant::Store(w, s, b) => base(11) + mix(w as usize, &[s, b]),
-            Variant::Push(s) => base(12) + s as usize,
-            Variant::Pop(d) => base(13) + d as usize,
-            Variant::CallHost(d) => base(14) + d as usize,
-            Variant::Call => base(15),
-            Variant::Ret => base(16),
-        }
+        let (first, digits) = match self {
+            Variant::Empty => (BASE[0], [0; 4]),
+            Variant::Nop => (BASE[1], [0; 4]),
+            Variant::Bin(op, d, a, b) => {
+                (BASE[2], [op as usize, d as usize, a as usize, b as usize])
+            }
+            Variant::BinImm(op, d, a) => (BASE[3], [0, op as usize, d as usize, a as usize]),
+            Variant::Unary(op, d, a) => (BASE[4], [0, op as usize, d as usize, a as usize]),
+            Variant::Mov(d, s) => (BASE[5], [0, 0, d as usize, s as usize]),
+            Variant::MovImm(d) => (BASE[6], [0, 0, 0, d as usize]),
+            Variant::Branch(c, a, b) => (BASE[7], [0, c as usize, a as usize, b as usize]),
+            Variant::BranchImm(c, a) => (BASE[8], [0, 0, c as usize, a as usize]),
+            Variant::Jump => (BASE[9], [0; 4]),
+            Variant::Load(k, d, b) => (BASE[10], [0, k as usize, d as usize, b as usize]),
+            Variant::Store(w, s, b) => (BASE[11], [0, w as usize, s as usize, b as usize]),
+            Variant::Push(s) => (BASE[12], [0, 0, 0, s as usize]),
+            Variant::Pop(d) => (BASE[13], [0, 0, 0, d as usize]),
+            Variant::CallHost(d) => (BASE[14], [0, 0, 0, d as usize]),
+            Variant::Call => (BASE[15], [0; 4]),
+            Variant::Ret => (BASE[16], [0; 4]),
+        };
+        first + ((digits[0] * R + digits[1]) * R + digits[2]) * R + digits[3]
     }
 
     /// How many 8-byte data slots follow the form's code.
