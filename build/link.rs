@@ -71,35 +71,18 @@ struct TargetFlags {
     link: &'static [&'static str],
 }
 
-/// The C compiler that builds the stencils.
-struct Compiler {
-    /// `"gcc"` or `"clang"`.
-    family: &'static str,
-    /// The major version, where the compiler tells it.
-    major: Option<u32>,
+/// The major version of the C compiler `tool` (`14.0.6` from clang, `12`
+/// from GCC), where it tells it.
+fn major_version(tool: &cc::Tool) -> Option<u32> {
+    let out = tool.to_command().arg("-dumpversion").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.trim().split('.').next()?.parse().ok()
 }
 
-impl Compiler {
-    fn detect(tool: &cc::Tool) -> Self {
-        let family = if tool.is_like_clang() { "clang" } else { "gcc" };
-        // `14.0.6` from clang, `12` from GCC.
-        let major = tool
-            .to_command()
-            .arg("-dumpversion")
-            .output()
-            .ok()
-            .and_then(|out| {
-                let text = String::from_utf8(out.stdout).ok()?;
-                text.trim().split('.').next()?.parse().ok()
-            });
-        Compiler { family, major }
-    }
-}
-
-/// The flags `target` (of architecture `arch`) needs with `compiler`, or
-/// why it cannot work.
-fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<TargetFlags> {
-    let clang = compiler.family == "clang";
+/// The flags `target` (of architecture `arch`) needs with the C compiler
+/// `tool`, or why it cannot work.
+fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<TargetFlags> {
+    let clang = tool.is_like_clang();
     let mut flags = TargetFlags {
         pic: true,
         compile: &[],
@@ -139,7 +122,7 @@ fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<Ta
         // LLVM 20). cc names the target `arm-unknown-linux-gnueabihf`, whose
         // default CPU is older than armv7's baseline, hence `-march`;
         // `-marm` as for GCC.
-        "arm" => match compiler.major {
+        "arm" => match major_version(tool) {
             Some(major) if major >= 20 => {
                 flags.compile = if target.starts_with("armv7") {
                     &["-marm", "-march=armv7-a"]
@@ -162,11 +145,11 @@ fn target_flags(target: &str, arch: &str, compiler: &Compiler) -> BuildResult<Ta
         // address. Power10's prefixed `pld` reads a slot PC-relatively.
         // GCC also appends a traceback table after each function, between
         // the op and its slots.
+        "powerpc64" if clang => flags.compile = &["-mcpu=power10", "-mpcrel"],
+        "powerpc64" => flags.compile = &["-mcpu=power10", "-mpcrel", "-mtraceback=no"],
         // lld has no SystemZ support: clang's objects are linked by the GNU
         // cross linker (Debian's name for it).
         "s390x" if clang => flags.link = &["--ld-path=s390x-linux-gnu-ld"],
-        "powerpc64" if clang => flags.compile = &["-mcpu=power10", "-mpcrel"],
-        "powerpc64" => flags.compile = &["-mcpu=power10", "-mpcrel", "-mtraceback=no"],
         _ => {}
     }
     Ok(flags)
@@ -190,9 +173,12 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         .debug(false)
         .warnings(false);
     let compiler = build.get_compiler();
-    let detected = Compiler::detect(&compiler);
-    let family = detected.family;
-    let flags = target_flags(&target, &arch, &detected)?;
+    let family = if compiler.is_like_clang() {
+        "clang"
+    } else {
+        "gcc"
+    };
+    let flags = target_flags(&target, &arch, &compiler)?;
     build.pic(flags.pic);
     for flag in FLAGS.iter().chain(flags.compile) {
         build.flag(flag);
