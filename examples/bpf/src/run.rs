@@ -1,0 +1,133 @@
+//! Running a translated filter: the context it reads, and the one call that
+//! runs it in copyjit's interpreter or as generated code.
+
+use copyjit::{Executable, Interpreter, Platform};
+use core::mem::{MaybeUninit, offset_of};
+
+/// A filter ready to run over packets, interpreted or compiled.
+pub trait Run {
+    /// Runs the filter over one packet and returns what it returns, as
+    /// libpcap's `bpf_filter(program, packet, wirelen, packet.len())` does:
+    /// `packet` is the captured bytes, `wirelen` the length on the wire
+    /// (what `ld len` reads). 0 means "drop".
+    ///
+    /// A captured length above `u32::MAX` is taken as `u32::MAX`.
+    fn run(&self, packet: &[u8], wirelen: u32) -> u32;
+}
+
+/// What generated code finds at `R3`: scratch memory, X, the lengths and the
+/// packet pointer (to restore `R2` after a load that borrowed it).
+#[repr(C)]
+pub(crate) struct Context {
+    /// `M[0..16]`, zero-extended; cleared only when the program reads it.
+    mem: MaybeUninit<[u64; 16]>,
+    /// X, zero-extended.
+    x: u64,
+    /// The captured length.
+    caplen: u64,
+    /// The length on the wire.
+    wirelen: u64,
+    /// The packet's address.
+    packet: u64,
+}
+
+impl Context {
+    /// Offset of `M[0]`.
+    pub(crate) const MEM: i64 = offset_of!(Context, mem) as i64;
+    /// Offset of X.
+    pub(crate) const X: i64 = offset_of!(Context, x) as i64;
+    /// Offset of the captured length.
+    pub(crate) const CAPLEN: i64 = offset_of!(Context, caplen) as i64;
+    /// Offset of the wire length.
+    pub(crate) const WIRELEN: i64 = offset_of!(Context, wirelen) as i64;
+    /// Offset of the packet pointer.
+    pub(crate) const PACKET: i64 = offset_of!(Context, packet) as i64;
+
+    fn new(packet: &[u8], wirelen: u32, clear_scratch: bool) -> Self {
+        Context {
+            mem: if clear_scratch {
+                MaybeUninit::new([0; 16])
+            } else {
+                MaybeUninit::uninit()
+            },
+            x: 0,
+            caplen: packet.len().min(u32::MAX as usize) as u64,
+            wirelen: u64::from(wirelen),
+            packet: packet.as_ptr() as usize as u64,
+        }
+    }
+
+    /// The registers the translation expects at entry: A = 0, R1 = X = 0,
+    /// the packet, the context.
+    fn registers(&mut self) -> [u64; 4] {
+        [0, 0, self.packet, &raw mut *self as usize as u64]
+    }
+}
+
+/// A filter run by copyjit's interpreter ([`crate::Filter::interpreter`]).
+pub struct Interpreted<'i, const LABELS: usize> {
+    interpreter: Interpreter<'i, LABELS>,
+    clear_scratch: bool,
+}
+
+impl<'i, const LABELS: usize> Interpreted<'i, LABELS> {
+    pub(crate) fn new(interpreter: Interpreter<'i, LABELS>, clear_scratch: bool) -> Self {
+        Interpreted {
+            interpreter,
+            clear_scratch,
+        }
+    }
+
+    /// As [`Run::run`].
+    pub fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
+        let mut context = Context::new(packet, wirelen, self.clear_scratch);
+        let registers = context.registers();
+        // SAFETY: the program is a translation of a validated filter (only
+        // `Filter::interpreter` builds this type): it reads the packet only
+        // after checking the offset against the captured length, reads and
+        // writes only the context's fields, pushes nothing and calls no
+        // function. `context` and `packet` outlive the call.
+        let result = unsafe { self.interpreter.run(registers) };
+        // The translation has no `call`, so the interpreter cannot fail.
+        result.unwrap_or(0) as u32
+    }
+}
+
+impl<const LABELS: usize> Run for Interpreted<'_, LABELS> {
+    fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
+        Interpreted::run(self, packet, wirelen)
+    }
+}
+
+/// A filter compiled to machine code ([`crate::Filter::jit_compile`]).
+pub struct Compiled<'b, P: Platform> {
+    code: Executable<'b, P>,
+    clear_scratch: bool,
+}
+
+impl<'b, P: Platform> Compiled<'b, P> {
+    pub(crate) fn new(code: Executable<'b, P>, clear_scratch: bool) -> Self {
+        Compiled {
+            code,
+            clear_scratch,
+        }
+    }
+
+    /// As [`Run::run`].
+    pub fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
+        let mut context = Context::new(packet, wirelen, self.clear_scratch);
+        let registers = context.registers();
+        // SAFETY: the code was emitted from the translation of a validated
+        // filter (only `Filter::jit_compile` builds this type), with the
+        // contract stated for the interpreter above: packet reads are
+        // bounds-checked byte loads (no alignment needed), other accesses
+        // stay in `context`, no push, no call.
+        unsafe { self.code.call(registers) as u32 }
+    }
+}
+
+impl<P: Platform> Run for Compiled<'_, P> {
+    fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
+        Compiled::run(self, packet, wirelen)
+    }
+}

@@ -1,0 +1,478 @@
+//! From cBPF to copyjit instructions.
+//!
+//! # Registers and memory
+//!
+//! | register | holds |
+//! |---|---|
+//! | `R0` | A, always zero-extended from 32 bits; the return value |
+//! | `R1` | a temporary, which may hold a copy of X (see below) |
+//! | `R2` | the packet's first byte |
+//! | `R3` | the [`Context`](crate::run::Context): scratch memory `M[0..16]`, X, the captured and wire lengths, the packet pointer |
+//!
+//! X lives in the context. Within straight-line code the translation
+//! remembers when `R1` still holds it, so a load of X right after `ldx` or
+//! another use of X costs nothing; at every jump target it forgets.
+//!
+//! # Semantics (libpcap 1.10 `bpf_filter`)
+//!
+//! - 32-bit arithmetic wraps: `add`, `sub`, `mul`, `neg` and `lsh` are
+//!   followed by an `and` with `0xffff_ffff`; the others cannot set the
+//!   upper half of a zero-extended A.
+//! - Packet loads are big-endian and assembled from bytes, so they work at
+//!   any alignment on any target. Each is checked against the captured
+//!   length first, in 64-bit arithmetic, so `X + k` never wraps: an access
+//!   past the captured bytes returns 0 from the filter (label `L0`).
+//! - Division and modulo by X = 0 return 0 from the filter.
+//! - `lsh x` and `rsh x` with X ≥ 32 leave A = 0 (copyjit shifts by the count
+//!   modulo 64, which gives 0 for 32 to 63 on a zero-extended A; 64 and more
+//!   are tested for).
+//!
+//! Where libpcap is undefined, this translation defines:
+//! - `lsh #k` and `rsh #k` with k ≥ 32 (undefined in C) leave A = 0, as the
+//!   same shifts by X do.
+//! - Reading an `M[k]` that was never written gives 0 (libpcap reads an
+//!   uninitialised stack word).
+
+use crate::filter::Filter;
+use crate::instruction::op;
+use crate::run::Context;
+use copyjit::{BinOp, Cond, Insn, Label, Load, Reg, Width};
+
+/// A (`R0`).
+const RA: Reg = Reg::R0;
+/// The temporary (`R1`).
+const RT: Reg = Reg::R1;
+/// The packet pointer (`R2`).
+const RP: Reg = Reg::R2;
+/// The context pointer (`R3`).
+const RC: Reg = Reg::R3;
+
+/// The low 32 bits.
+const MASK: u64 = 0xffff_ffff;
+
+/// The label every out-of-bounds load and division by zero jumps to.
+const RETURN_ZERO: Label = Label(0);
+
+/// The most copyjit instructions one cBPF instruction becomes, [`Insn::Bind`]s
+/// included (`ld [x + k]`: a bind and 16 instructions).
+pub(crate) const MAX_PER_INSN: usize = 17;
+/// The most instructions after the last cBPF instruction (return 0).
+pub(crate) const MAX_TAIL: usize = 3;
+
+/// The copyjit instructions of one cBPF instruction.
+#[derive(Clone, Copy)]
+struct Chunk {
+    insns: [Insn; MAX_PER_INSN],
+    len: usize,
+}
+
+impl Chunk {
+    const EMPTY: Chunk = Chunk {
+        insns: [Insn::Nop; MAX_PER_INSN],
+        len: 0,
+    };
+
+    fn push(&mut self, insn: Insn) {
+        // MAX_PER_INSN bounds every chunk; a longer one is a bug in this
+        // file, caught by the tests that translate every opcode.
+        self.insns[self.len] = insn;
+        self.len += 1;
+    }
+}
+
+/// The translation of a [`Filter`], one copyjit instruction at a time
+/// ([`Filter::translation`]).
+pub struct Translation<'f, 'p, const LABELS: usize> {
+    filter: &'f Filter<'p, LABELS>,
+    /// The next cBPF instruction to translate.
+    pc: usize,
+    chunk: Chunk,
+    /// The next instruction of `chunk` to hand out.
+    next: usize,
+    /// Whether `R1` holds X.
+    x_in_t: bool,
+    /// The next label for the translation's own use.
+    next_label: u16,
+    /// Whether anything jumps to [`RETURN_ZERO`].
+    return_zero_used: bool,
+    /// Whether the tail has been produced.
+    done: bool,
+}
+
+fn load(kind: Load, dst: Reg, base: Reg, offset: i64) -> Insn {
+    Insn::Load {
+        kind,
+        dst,
+        base,
+        offset,
+    }
+}
+
+fn store(src: Reg, offset: i64) -> Insn {
+    Insn::Store {
+        width: Width::W64,
+        src,
+        base: RC,
+        offset,
+    }
+}
+
+fn bin(op: BinOp, dst: Reg, rhs: Reg) -> Insn {
+    Insn::Bin {
+        op,
+        dst,
+        lhs: dst,
+        rhs,
+    }
+}
+
+fn bin_imm(op: BinOp, dst: Reg, imm: u64) -> Insn {
+    Insn::BinImm {
+        op,
+        dst,
+        lhs: dst,
+        imm,
+    }
+}
+
+/// The offset of `M[k]` in the context.
+fn scratch(k: u32) -> i64 {
+    Context::MEM + 8 * i64::from(k)
+}
+
+/// The right operand of a conditional jump.
+#[derive(Clone, Copy)]
+enum Rhs {
+    Reg(Reg),
+    Imm(u64),
+}
+
+impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
+    pub(crate) fn new(filter: &'f Filter<'p, LABELS>) -> Self {
+        Translation {
+            filter,
+            pc: 0,
+            chunk: Chunk::EMPTY,
+            next: 0,
+            // The runners enter with R1 = X = 0.
+            x_in_t: true,
+            next_label: filter.first_internal_label(),
+            return_zero_used: false,
+            done: false,
+        }
+    }
+
+    fn emit(&mut self, insn: Insn) {
+        self.chunk.push(insn);
+    }
+
+    /// Jumps to [`RETURN_ZERO`] when `lhs cond rhs`.
+    fn fail_if(&mut self, cond: Cond, lhs: Reg, rhs: Rhs) {
+        self.return_zero_used = true;
+        self.emit(branch(cond, lhs, rhs, RETURN_ZERO));
+    }
+
+    /// Puts X into `R1`, unless it is there already.
+    fn x_to_t(&mut self) {
+        if !self.x_in_t {
+            self.emit(load(Load::U64, RT, RC, Context::X));
+            self.x_in_t = true;
+        }
+    }
+
+    /// Sets X from `R1` (which then holds it).
+    fn t_to_x(&mut self) {
+        self.emit(store(RT, Context::X));
+        self.x_in_t = true;
+    }
+
+    /// `R1` no longer holds X.
+    fn clobber_t(&mut self) {
+        self.x_in_t = false;
+    }
+
+    /// A = the `size`-byte big-endian value at `[base + offset]`, using `R1`
+    /// (and `R2`, restored afterwards, for 4 bytes when `base` is `R1`).
+    fn load_be(&mut self, size: u32, base: Reg, offset: i64) {
+        self.emit(load(Load::U8, RA, base, offset));
+        for i in 1..i64::from(size) {
+            // The last byte may overwrite the base; a middle byte needs a
+            // register other than A and the base.
+            let tmp = if base == RP || i == i64::from(size) - 1 {
+                RT
+            } else {
+                RP
+            };
+            self.emit(bin_imm(BinOp::Shl, RA, 8));
+            self.emit(load(Load::U8, tmp, base, offset + i));
+            self.emit(bin(BinOp::Or, RA, tmp));
+        }
+        if base != RP && size > 2 {
+            self.emit(load(Load::U64, RP, RC, Context::PACKET));
+        }
+        self.clobber_t();
+    }
+
+    /// A conditional jump: to `jt` when `lhs cond rhs`, else to `jf`
+    /// (absolute indexes), falling through where one is the next instruction.
+    fn jump(&mut self, cond: Cond, inverse: Cond, lhs: Reg, rhs: Rhs, jt: usize, jf: usize) {
+        let next = self.pc + 1;
+        if jt == jf {
+            self.goto(jt);
+        } else if jf == next {
+            let target = self.filter.label(jt);
+            self.emit(branch(cond, lhs, rhs, target));
+        } else if jt == next {
+            let target = self.filter.label(jf);
+            self.emit(branch(inverse, lhs, rhs, target));
+        } else {
+            let target = self.filter.label(jt);
+            self.emit(branch(cond, lhs, rhs, target));
+            self.goto(jf);
+        }
+    }
+
+    /// An unconditional jump to instruction `to`, unless it is the next one.
+    fn goto(&mut self, to: usize) {
+        if to != self.pc + 1 {
+            let target = self.filter.label(to);
+            self.emit(Insn::Jump { target });
+        }
+    }
+
+    /// Translates instruction `self.pc` into `self.chunk`.
+    fn lower(&mut self) {
+        use op::*;
+        let pc = self.pc;
+        let insn = self.filter.program()[pc];
+        let k = insn.k;
+        let k64 = u64::from(k);
+        let next = pc + 1;
+        self.chunk.len = 0;
+        self.next = 0;
+        if self.filter.is_target(pc) {
+            self.emit(Insn::Bind(self.filter.label(pc)));
+            self.x_in_t = false;
+        }
+        let code = insn.code;
+        match code {
+            c if c == RET | K => {
+                self.emit(Insn::MovImm { dst: RA, imm: k64 });
+                self.emit(Insn::Ret);
+            }
+            c if c == RET | A => self.emit(Insn::Ret),
+
+            // Absolute loads: A is about to be overwritten, so it holds the
+            // captured length for the check.
+            c if c == LD | B | ABS => {
+                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
+                self.fail_if(Cond::ULe, RA, Rhs::Imm(k64));
+                self.emit(load(Load::U8, RA, RP, i64::from(k)));
+            }
+            c if c == LD | H | ABS || c == LD | W | ABS => {
+                let size = if c == LD | H | ABS { 2 } else { 4 };
+                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
+                self.fail_if(Cond::ULt, RA, Rhs::Imm(k64 + size));
+                self.load_be(size as u32, RP, i64::from(k));
+            }
+
+            // Indexed loads: R1 = X + k + size, at most 2^33, is compared with
+            // the captured length, then becomes the address past the value.
+            c if c == LD | B | IND || c == LD | H | IND || c == LD | W | IND => {
+                let size: u32 = match c & 0x18 {
+                    B => 1,
+                    H => 2,
+                    _ => 4,
+                };
+                self.x_to_t();
+                self.emit(bin_imm(BinOp::Add, RT, k64 + u64::from(size)));
+                self.clobber_t();
+                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
+                self.fail_if(Cond::UGt, RT, Rhs::Reg(RA));
+                self.emit(bin(BinOp::Add, RT, RP));
+                self.load_be(size, RT, -i64::from(size));
+            }
+            c if c == LDX | B | MSH => {
+                self.emit(load(Load::U64, RT, RC, Context::CAPLEN));
+                self.clobber_t();
+                self.fail_if(Cond::ULe, RT, Rhs::Imm(k64));
+                self.emit(load(Load::U8, RT, RP, i64::from(k)));
+                self.emit(bin_imm(BinOp::And, RT, 0xf));
+                self.emit(bin_imm(BinOp::Shl, RT, 2));
+                self.t_to_x();
+            }
+            c if c == LD | W | LEN => self.emit(load(Load::U64, RA, RC, Context::WIRELEN)),
+            c if c == LDX | W | LEN => {
+                self.emit(load(Load::U64, RT, RC, Context::WIRELEN));
+                self.t_to_x();
+            }
+            c if c == LD | W | IMM => self.emit(Insn::MovImm { dst: RA, imm: k64 }),
+            c if c == LDX | W | IMM => {
+                self.emit(Insn::MovImm { dst: RT, imm: k64 });
+                self.t_to_x();
+            }
+            c if c == LD | W | MEM => self.emit(load(Load::U64, RA, RC, scratch(k))),
+            c if c == LDX | W | MEM => {
+                self.emit(load(Load::U64, RT, RC, scratch(k)));
+                self.t_to_x();
+            }
+            c if c == ST => self.emit(store(RA, scratch(k))),
+            c if c == STX => {
+                self.x_to_t();
+                self.emit(store(RT, scratch(k)));
+            }
+
+            c if c == JMP | JA => {
+                // Validation made `pc + 1 + k` (32-bit wrapping) an index.
+                let to = (next as u32).wrapping_add(k) as usize;
+                self.goto(to);
+            }
+            c if class(c) == JMP => {
+                let (cond, inverse) = match c & 0xf0 {
+                    JEQ => (Cond::Eq, Cond::Ne),
+                    JGT => (Cond::UGt, Cond::ULe),
+                    JGE => (Cond::UGe, Cond::ULt),
+                    _ => (Cond::Ne, Cond::Eq),
+                };
+                let jt = next + usize::from(insn.jt);
+                let jf = next + usize::from(insn.jf);
+                let mut lhs = RA;
+                let rhs = if c & X != 0 {
+                    self.x_to_t();
+                    Rhs::Reg(RT)
+                } else {
+                    Rhs::Imm(k64)
+                };
+                if c & 0xf0 == JSET {
+                    // R1 = A & (X or k), tested against 0.
+                    match rhs {
+                        Rhs::Reg(_) => self.emit(bin(BinOp::And, RT, RA)),
+                        Rhs::Imm(imm) => self.emit(Insn::BinImm {
+                            op: BinOp::And,
+                            dst: RT,
+                            lhs: RA,
+                            imm,
+                        }),
+                    }
+                    self.clobber_t();
+                    lhs = RT;
+                    self.jump(cond, inverse, lhs, Rhs::Imm(0), jt, jf);
+                } else {
+                    self.jump(cond, inverse, lhs, rhs, jt, jf);
+                }
+            }
+
+            c if c == ALU | NEG => {
+                self.emit(Insn::Unary {
+                    op: copyjit::UnOp::Neg,
+                    dst: RA,
+                    src: RA,
+                });
+                self.emit(bin_imm(BinOp::And, RA, MASK));
+            }
+            c if class(c) == ALU => self.alu(c & 0xf0, c & X != 0, k),
+
+            c if c == MISC | TAX => {
+                self.emit(store(RA, Context::X));
+                self.clobber_t();
+            }
+            c if c == MISC | TXA => {
+                if self.x_in_t {
+                    self.emit(Insn::Mov { dst: RA, src: RT });
+                } else {
+                    self.emit(load(Load::U64, RA, RC, Context::X));
+                }
+            }
+            // Validation admits no other opcode.
+            _ => self.emit(Insn::Ret),
+        }
+    }
+
+    /// `A = A op (X or k)`.
+    fn alu(&mut self, operation: u16, by_x: bool, k: u32) {
+        use op::*;
+        let binop = match operation {
+            ADD => BinOp::Add,
+            SUB => BinOp::Sub,
+            MUL => BinOp::Mul,
+            DIV => BinOp::UDiv,
+            MOD => BinOp::URem,
+            AND => BinOp::And,
+            OR => BinOp::Or,
+            XOR => BinOp::Xor,
+            LSH => BinOp::Shl,
+            _ => BinOp::Shr,
+        };
+        let wraps = matches!(operation, ADD | SUB | MUL | LSH);
+        if by_x {
+            self.x_to_t();
+            if matches!(operation, DIV | MOD) {
+                self.fail_if(Cond::Eq, RT, Rhs::Imm(0));
+            }
+            self.emit(bin(binop, RA, RT));
+            if wraps {
+                self.emit(bin_imm(BinOp::And, RA, MASK));
+            }
+            if matches!(operation, LSH | RSH) {
+                // Counts of 64 and more wrapped modulo 64: A = 0 instead.
+                let done = Label(self.next_label);
+                self.next_label += 1;
+                self.emit(branch(Cond::ULt, RT, Rhs::Imm(64), done));
+                self.emit(Insn::MovImm { dst: RA, imm: 0 });
+                self.emit(Insn::Bind(done));
+            }
+        } else if matches!(operation, LSH | RSH) && k >= 32 {
+            self.emit(Insn::MovImm { dst: RA, imm: 0 });
+        } else {
+            self.emit(bin_imm(binop, RA, u64::from(k)));
+            if wraps {
+                self.emit(bin_imm(BinOp::And, RA, MASK));
+            }
+        }
+    }
+}
+
+fn branch(cond: Cond, lhs: Reg, rhs: Rhs, target: Label) -> Insn {
+    match rhs {
+        Rhs::Reg(rhs) => Insn::Branch {
+            cond,
+            lhs,
+            rhs,
+            target,
+        },
+        Rhs::Imm(imm) => Insn::BranchImm {
+            cond,
+            lhs,
+            imm,
+            target,
+        },
+    }
+}
+
+impl<const LABELS: usize> Iterator for Translation<'_, '_, LABELS> {
+    type Item = Insn;
+
+    fn next(&mut self) -> Option<Insn> {
+        loop {
+            if self.next < self.chunk.len {
+                self.next += 1;
+                return Some(self.chunk.insns[self.next - 1]);
+            }
+            if self.pc < self.filter.program().len() {
+                self.lower();
+                self.pc += 1;
+            } else if !self.done {
+                self.done = true;
+                self.chunk.len = 0;
+                self.next = 0;
+                if self.return_zero_used {
+                    self.emit(Insn::Bind(RETURN_ZERO));
+                    self.emit(Insn::MovImm { dst: RA, imm: 0 });
+                    self.emit(Insn::Ret);
+                }
+            } else {
+                return None;
+            }
+        }
+    }
+}
