@@ -33,8 +33,12 @@ pub enum Error {
     },
     /// The stencil table of this target lacks the op form.
     Unsupported,
-    /// The interpreter's calls nested deeper than its limit.
+    /// The interpreter's calls nested deeper than its limit
+    /// ([`crate::Limits::call_depth`], or the length of its call stack).
     CallDepthExceeded,
+    /// The interpreter ran as many instructions as [`crate::Limits::fuel`]
+    /// allows, and the program had not returned.
+    FuelExhausted,
     /// An earlier call on this assembler failed, so it cannot finish.
     EarlierError,
 }
@@ -59,6 +63,9 @@ impl fmt::Display for Error {
             Error::Unsupported => f.write_str("this target's stencil table lacks the op"),
             Error::CallDepthExceeded => {
                 f.write_str("calls nested deeper than the interpreter's limit")
+            }
+            Error::FuelExhausted => {
+                f.write_str("the interpreter ran out of fuel before the program returned")
             }
             Error::EarlierError => f.write_str("an earlier instruction failed to assemble"),
         }

@@ -1,16 +1,81 @@
 //! The reference interpreter: the same instructions with the same meaning,
 //! run directly. It is the oracle the JIT is tested against, and a fallback
 //! for embedders that cannot make memory executable.
+//!
+//! It never recurses: an [`Insn::Call`] pushes a [`Frame`] onto a call
+//! stack of fixed size and [`Insn::Ret`] pops it, so the native stack it
+//! needs does not grow with the program's call depth. [`Interpreter::run`]
+//! keeps that call stack in a local array of [`MAX_CALL_DEPTH`] frames
+//! ([`RUN_STACK_BYTES`] of native stack, plus a few hundred bytes for the
+//! loop itself); [`Interpreter::run_on`] uses frames the caller provides
+//! (a `static`, a heap buffer), for small native stacks or deeper calls.
+//! [`Limits`] bounds the call depth and the number of instructions run.
 
 use crate::error::Error;
-use crate::isa::{BinOp, Cond, Insn, Load, Reg, UnOp, Width};
+use crate::isa::{BinOp, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use crate::lower;
 
-/// How deep [`Insn::Call`]s may nest in the interpreter.
+/// How deep [`Insn::Call`]s may nest in [`Interpreter::run`], and the size
+/// of the call stack it keeps on the native stack.
 pub const MAX_CALL_DEPTH: usize = 1024;
+
+/// Native stack taken by the call stack of [`Interpreter::run`]:
+/// [`MAX_CALL_DEPTH`] frames (32 KiB on 64-bit targets, 24 KiB on 32-bit ones).
+pub const RUN_STACK_BYTES: usize = MAX_CALL_DEPTH * core::mem::size_of::<Frame>();
+
+/// What an [`Insn::Call`] saves for its return: where to continue, and the
+/// caller's `R1`–`R3`, which a call keeps.
+///
+/// The interpreter's call stack is a slice of these; [`Frame::EMPTY`] fills
+/// one, e.g. `[Frame::EMPTY; 100_000]` in a `static mut` or a `Vec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// The instruction index after the call.
+    ret: usize,
+    /// The caller's `R1`, `R2` and `R3`.
+    kept: [u64; 3],
+}
+
+impl Frame {
+    /// An unused frame.
+    pub const EMPTY: Frame = Frame {
+        ret: 0,
+        kept: [0; 3],
+    };
+}
+
+/// How far a program may go in the interpreter before it is stopped with an
+/// error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How deep calls may nest: a call made at this depth fails with
+    /// [`Error::CallDepthExceeded`]. `0` allows no call at all. The call
+    /// stack's length bounds it too.
+    pub call_depth: usize,
+    /// How many instructions may run; the next one fails with
+    /// [`Error::FuelExhausted`]. Every instruction counts one, `Bind` and
+    /// `Nop` included; running off the end of the program costs nothing.
+    pub fuel: u64,
+}
+
+impl Limits {
+    /// [`MAX_CALL_DEPTH`] calls deep, and no limit on instructions
+    /// (`u64::MAX` of them would take centuries).
+    pub const DEFAULT: Limits = Limits {
+        call_depth: MAX_CALL_DEPTH,
+        fuel: u64::MAX,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
 
 /// A checked program, ready to interpret. `LABELS` bounds the label numbers
 /// as in [`crate::Assembler`].
+#[derive(Clone, Debug)]
 pub struct Interpreter<'p, const LABELS: usize = 64> {
     program: &'p [Insn],
     /// The instruction index each label is bound to.
@@ -18,8 +83,10 @@ pub struct Interpreter<'p, const LABELS: usize = 64> {
 }
 
 impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
-    /// Checks `program` exactly as the assembler would: operand ranges, and
-    /// every used label bound once.
+    /// Checks `program` exactly as the assembler would, and reports the same
+    /// error: the first instruction (in program order) with an operand out of
+    /// range or rebinding a label, else the lowest-numbered label that is
+    /// used but never bound (as [`crate::Assembler::finish`] does).
     pub fn new(program: &'p [Insn]) -> Result<Self, Error> {
         const UNBOUND: usize = usize::MAX;
         let mut targets = [UNBOUND; LABELS];
@@ -36,7 +103,8 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
         if let Some(l) = program
             .iter()
             .filter_map(lower::target)
-            .find(|l| targets[usize::from(l.0)] == UNBOUND)
+            .filter(|l| targets[usize::from(l.0)] == UNBOUND)
+            .min_by_key(|l| l.0)
         {
             return Err(Error::UnboundLabel(l));
         }
@@ -46,19 +114,58 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
     /// Runs the program with the four registers set to `args`, and returns
     /// `R0`. Running off the end returns, as generated code does.
     ///
+    /// Calls nest at most [`MAX_CALL_DEPTH`] deep and instructions are not
+    /// counted ([`Limits::DEFAULT`]). The call stack lives on the native
+    /// stack: [`RUN_STACK_BYTES`] of it. Use [`Self::run_on`] to choose
+    /// the limits or where the call stack lives.
+    ///
     /// # Safety
     /// As for [`crate::Executable::call`]: memory accesses must be valid, and
     /// host functions safe to call with the registers they receive.
     pub unsafe fn run(&self, args: [u64; 4]) -> Result<u64, Error> {
+        let mut frames = [Frame::EMPTY; MAX_CALL_DEPTH];
         // SAFETY: forwarded from the caller.
-        unsafe { self.exec(0, args, 0) }
+        unsafe { self.run_on(args, Limits::DEFAULT, &mut frames) }
     }
 
+    /// Runs the program as [`Self::run`] does, within `limits`, with
+    /// `frames` as its call stack: calls nest at most
+    /// `min(limits.call_depth, frames.len())` deep, and the native stack
+    /// used does not depend on the program.
+    ///
+    /// A call beyond the depth fails with [`Error::CallDepthExceeded`], an
+    /// instruction beyond the fuel with [`Error::FuelExhausted`]; memory the
+    /// program wrote until then stays written.
+    ///
     /// # Safety
     /// As for [`Self::run`].
-    unsafe fn exec(&self, mut pc: usize, mut r: [u64; 4], depth: usize) -> Result<u64, Error> {
+    pub unsafe fn run_on(
+        &self,
+        args: [u64; 4],
+        limits: Limits,
+        frames: &mut [Frame],
+    ) -> Result<u64, Error> {
+        let depth_limit = limits.call_depth.min(frames.len());
+        let mut fuel = limits.fuel;
+        let mut depth = 0;
+        let mut pc = 0;
+        let mut r = args;
         let reg = |r: &[u64; 4], x: Reg| r[x.index()];
-        while let Some(&insn) = self.program.get(pc) {
+        loop {
+            let Some(&insn) = self.program.get(pc) else {
+                // Running off the end returns, from a call too.
+                match return_to(frames, &mut depth, &mut r) {
+                    Some(ret) => {
+                        pc = ret;
+                        continue;
+                    }
+                    None => return Ok(r[0]),
+                }
+            };
+            if fuel == 0 {
+                return Err(Error::FuelExhausted);
+            }
+            fuel -= 1;
             pc += 1;
             match insn {
                 Insn::Bin { op, dst, lhs, rhs } => {
@@ -77,7 +184,7 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                     target,
                 } => {
                     if holds(cond, reg(&r, lhs), reg(&r, rhs)) {
-                        pc = self.targets[usize::from(target.0)];
+                        pc = self.target(target);
                     }
                 }
                 Insn::BranchImm {
@@ -87,10 +194,10 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                     target,
                 } => {
                     if holds(cond, reg(&r, lhs), imm) {
-                        pc = self.targets[usize::from(target.0)];
+                        pc = self.target(target);
                     }
                 }
-                Insn::Jump { target } => pc = self.targets[usize::from(target.0)],
+                Insn::Jump { target } => pc = self.target(target),
                 Insn::Load {
                     kind,
                     dst,
@@ -123,18 +230,42 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                 }
                 Insn::CallHost { dst, func } => r[dst.index()] = func(r[0], r[1], r[2], r[3]),
                 Insn::Call { target } => {
-                    if depth >= MAX_CALL_DEPTH {
-                        return Err(Error::CallDepthExceeded);
-                    }
-                    // SAFETY: forwarded from the caller.
-                    r[0] = unsafe { self.exec(self.targets[usize::from(target.0)], r, depth + 1)? };
+                    let frame = match frames.get_mut(depth) {
+                        Some(frame) if depth < depth_limit => frame,
+                        _ => return Err(Error::CallDepthExceeded),
+                    };
+                    *frame = Frame {
+                        ret: pc,
+                        kept: [r[1], r[2], r[3]],
+                    };
+                    depth += 1;
+                    pc = self.target(target);
                 }
-                Insn::Ret => return Ok(r[0]),
+                Insn::Ret => match return_to(frames, &mut depth, &mut r) {
+                    Some(ret) => pc = ret,
+                    None => return Ok(r[0]),
+                },
                 Insn::Nop | Insn::Bind(_) => {}
             }
         }
-        Ok(r[0])
     }
+
+    /// The instruction index `label` is bound to; `new` checked that it is.
+    #[inline]
+    fn target(&self, label: Label) -> usize {
+        self.targets[usize::from(label.0)]
+    }
+}
+
+/// Returns from a call: pops the innermost frame, restores the caller's
+/// `R1`–`R3` (`R0` is the result) and gives the instruction to continue at;
+/// `None` at the outermost level, where the program itself returns.
+#[inline]
+fn return_to(frames: &[Frame], depth: &mut usize, r: &mut [u64; 4]) -> Option<usize> {
+    *depth = depth.checked_sub(1)?;
+    let frame = frames.get(*depth)?;
+    r[1..].copy_from_slice(&frame.kept);
+    Some(frame.ret)
 }
 
 /// `lhs op rhs`, as `ops/semantics.h` defines it.

@@ -20,7 +20,7 @@ mod variant;
 pub use code::{Code, Executable};
 pub use emit::{Assembler, CODE_ALIGN};
 pub use error::Error;
-pub use interp::{Interpreter, MAX_CALL_DEPTH};
+pub use interp::{Frame, Interpreter, Limits, MAX_CALL_DEPTH, RUN_STACK_BYTES};
 pub use isa::{BinOp, Cond, HostFn, Insn, Label, Load, Reg, UnOp, Width};
 pub use platform::Platform;
 pub use stencil::{COMPILER, SLOT_ALIGN, TARGET};
