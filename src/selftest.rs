@@ -18,22 +18,10 @@
 //! The self-test needs no allocator and never panics: a buffer that is too
 //! small or a platform that refuses shows up as failed cases.
 //!
-//! ```
-//! use copyjit::selftest::{self, Group};
-//! use copyjit_linux::{CodeMemory, Linux};
-//!
-//! let mut memory = CodeMemory::new(1 << 16)?;
-//! let report = selftest::run_group(Group::Load, &Linux, memory.as_mut_slice());
-//! assert!(report.passed(), "{:?}", report.first_failure);
-//!
-//! // Every group, a line each (as the bare-metal image prints them).
-//! let summary = selftest::run(&Linux, memory.as_mut_slice(), |r| {
-//!     println!("{:<10} {:>6} cases {:>4} forms {}", r.group, r.cases, r.forms, r.failed);
-//! });
-//! assert!(summary.passed());
-//! assert_eq!(summary.forms_covered, summary.forms_total);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! On hosted Linux, `copyjit-linux` runs it with its `Linux` platform and a
+//! `CodeMemory` (an example in that crate's documentation); the bare-metal
+//! image `platform/riscv64-virt/demo` runs it with `SingleHart`, printing a
+//! line per group.
 
 use crate::emit::Assembler;
 use crate::error::Error;
