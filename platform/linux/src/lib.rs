@@ -76,7 +76,7 @@ impl Linux {
     fn whole_pages(ptr: *mut u8, len: usize) -> Result<(), Error> {
         let page_size = rustix::param::page_size();
         let addr = ptr as usize;
-        if addr % page_size == 0 && len % page_size == 0 {
+        if addr.is_multiple_of(page_size) && len.is_multiple_of(page_size) {
             Ok(())
         } else {
             Err(Error::NotWholePages {

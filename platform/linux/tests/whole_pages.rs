@@ -30,8 +30,11 @@ fn code_sharing_a_page_with_other_data_is_refused() -> Result<(), copyjit::Error
         dst: Reg::R0,
         imm: 42,
     })?;
-    let refused = asm.finish()?.make_executable(&Linux).err();
-    match refused {
+    let result = asm.finish()?.make_executable(&Linux);
+    // Had the code been made executable, its page would be read-only now,
+    // and this write would crash.
+    data[0] = 1;
+    match result.err() {
         Some(Error::NotWholePages {
             addr,
             len: 2048,
@@ -42,9 +45,9 @@ fn code_sharing_a_page_with_other_data_is_refused() -> Result<(), copyjit::Error
         }
         other => panic!("expected NotWholePages, got {other:?}"),
     }
-    data[0] = 1;
     code[0] = 1;
-    assert_eq!((data[0], code[0]), (1, 1));
+    data[1] = 1;
+    assert_eq!((code[0], data[0], data[1]), (1, 1, 1));
     Ok(())
 }
 
