@@ -20,7 +20,7 @@ use crate::lower;
 pub const MAX_CALL_DEPTH: usize = 1024;
 
 /// Native stack taken by the call stack of [`Interpreter::run`]:
-/// [`MAX_CALL_DEPTH`] frames (32 KiB on 64-bit targets, 24 KiB on 32-bit ones).
+/// [`MAX_CALL_DEPTH`] frames of 32 bytes (28 on i686): 32 KiB on 64-bit targets.
 pub const RUN_STACK_BYTES: usize = MAX_CALL_DEPTH * core::mem::size_of::<Frame>();
 
 /// What an [`Insn::Call`] saves for its return: where to continue, and the
