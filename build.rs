@@ -9,6 +9,9 @@
 #[path = "src/isa.rs"]
 mod isa;
 #[allow(dead_code, reason = "shared with the crate, which uses more of it")]
+#[path = "src/layout.rs"]
+mod layout;
+#[allow(dead_code, reason = "shared with the crate, which uses more of it")]
 #[path = "src/variant.rs"]
 mod variant;
 
@@ -45,6 +48,7 @@ fn run() -> BuildResult<()> {
         "linker",
         "src/isa.rs",
         "src/variant.rs",
+        "src/layout.rs",
     ] {
         println!("cargo:rerun-if-changed={input}");
     }

@@ -1,5 +1,7 @@
 //! How fast generated code runs: the billion-sum's loop as copyjit code,
-//! as a native Rust loop, and in the reference interpreter.
+//! as a native Rust loop, and in the reference interpreter; and straight-line
+//! chains of additions with an immediate against the same chains with a
+//! register operand.
 //!
 //! The bound is 10^7 iterations (not 10^9) so that criterion can repeat
 //! each run; the per-iteration time is the same, see
@@ -68,9 +70,42 @@ fn billion_sum(c: &mut Criterion, summary: &Summary) {
     group.finish();
 }
 
+/// Straight-line chains of additions, with an immediate (an op with a data
+/// slot) and with a register (no slot), side by side per length.
+fn chains(c: &mut Criterion, summary: &Summary) {
+    let mut memory = CodeMemory::new(1 << 20).expect("mmap");
+    for n in programs::CHAIN_LENGTHS {
+        let mut group = c.benchmark_group(format!("run/chain {n}"));
+        group.throughput(Throughput::Elements(n as u64));
+        group.sample_size(20);
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(2));
+        for (imm, name) in [(false, "add r0, r0, r1"), (true, "add r0, r0, imm")] {
+            let program = programs::chain(n, imm);
+            let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
+            asm.emit_all(&program).expect("emit");
+            let code = asm
+                .finish()
+                .expect("finish")
+                .make_executable(&Linux)
+                .expect("mprotect");
+            // SAFETY: the chain touches no memory and calls nothing.
+            assert_eq!(unsafe { code.call([0, 1, 0, 0]) }, n as u64, "{name}");
+            group.bench_function(name, |b| {
+                // SAFETY: as above.
+                summary.time(b, &format!("chain/{n}/{name}"), n as f64, || unsafe {
+                    code.call(black_box([0, 1, 0, 0]))
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let summary = Summary::default();
+    chains(&mut c, &summary);
     billion_sum(&mut c, &summary);
     c.final_summary();
     summary.print(
@@ -79,4 +114,12 @@ fn main() {
         "iter",
         "run/native",
     );
+    for n in programs::CHAIN_LENGTHS {
+        summary.print(
+            &format!("straight-line chain of {n} additions"),
+            &format!("chain/{n}/"),
+            "op",
+            &format!("chain/{n}/add r0, r0, r1"),
+        );
+    }
 }

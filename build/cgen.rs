@@ -23,10 +23,13 @@ pub struct OpSpec {
     pub file: PathBuf,
     /// `#define`s that specialise the family.
     pub defines: Vec<(&'static str, String)>,
-    /// Data slots reserved after the code.
+    /// Data slots the op reads.
     pub slots: usize,
     /// Whether the op never continues with the next one.
     pub terminal: bool,
+    /// Whether the op is the skip, whose continuation lies a slot distance
+    /// past its end.
+    pub skip: bool,
 }
 
 /// Every op form in table order, plus the extra op if one is named.
@@ -62,6 +65,7 @@ pub fn op_list() -> BuildResult<Vec<OpSpec>> {
             defines: Vec::new(),
             slots: 2,
             terminal: false,
+            skip: false,
         });
     }
     Ok(ops)
@@ -151,6 +155,8 @@ fn spec(v: Variant) -> OpSpec {
         ),
         Variant::Call => ("call".into(), "call", vec![]),
         Variant::Ret => ("ret".into(), "ret", vec![]),
+        // The empty op, linked with its continuation past the data block.
+        Variant::Skip => ("skip".into(), "empty", vec![]),
     };
     OpSpec {
         name: format!("cj_op_{name}"),
@@ -159,6 +165,7 @@ fn spec(v: Variant) -> OpSpec {
         defines,
         slots: v.slots(),
         terminal: v.is_terminal(),
+        skip: v == Variant::Skip,
     }
 }
 

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 pub struct Stencil {
     /// Symbol name.
     pub name: String,
-    /// The op's code, without its slots and, where it was strippable,
-    /// without the trailing jump to the next op.
+    /// The op's code and, where it was strippable, without the trailing
+    /// jump to the next op.
     pub code: Vec<u8>,
     /// Whether the trailing jump was stripped.
     pub stripped: bool,
@@ -24,6 +24,8 @@ pub struct Table {
     pub stencils: Vec<Stencil>,
     /// Alignment the emitter keeps for slots.
     pub slot_align: usize,
+    /// Distance from an op's first byte to its first slot.
+    pub slot_distance: u64,
     /// `"gcc"` or `"clang"`.
     pub compiler: &'static str,
     /// The target triple.
@@ -49,8 +51,9 @@ fn slot_align(arch: &str) -> usize {
 pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     let object = object::File::parse(&*built.object)
         .map_err(|e| format!("reading the ops' object file: {e}"))?;
-    let linked = Linked::parse(&built.linked, "")?;
-    let shifted = Linked::parse(&built.shifted, " (shifted link)")?;
+    let distance = built.slot_distance;
+    let linked = Linked::parse(&built.linked, "", distance)?;
+    let shifted = Linked::parse(&built.shifted, " (shifted link)", distance)?;
     let refs = ops
         .iter()
         .map(|op| relocations(&object, op))
@@ -78,7 +81,7 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
                 op.name
             ));
         }
-        let stripped = op.slots == 0 && !op.terminal && refs.next == 1 && code.ends_with(&empty);
+        let stripped = !op.terminal && !op.skip && refs.next == 1 && code.ends_with(&empty);
         if stripped {
             code.truncate(code.len() - empty.len());
         }
@@ -90,11 +93,13 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     }
     let slot_align = slot_align(&built.arch);
     check_padding(&stencils, slot_align)?;
+    check_blocks(&stencils, ops, distance)?;
     let table_len = ops.iter().take_while(|op| op.variant.is_some()).count();
     stencils.truncate(table_len);
     Ok(Table {
         stencils,
         slot_align,
+        slot_distance: distance,
         compiler: built.compiler,
         target: built.target.clone(),
     })
@@ -201,10 +206,10 @@ fn symbol(object: &object::File, index: SymbolIndex) -> (String, Option<object::
         Ok(sym) => {
             let section = sym.section_index();
             let mut name = sym.name().unwrap_or("").to_string();
-            if name.is_empty() {
-                if let Some(s) = section.and_then(|i| object.section_by_index(i).ok()) {
-                    name = s.name().unwrap_or("").to_string();
-                }
+            if name.is_empty()
+                && let Some(s) = section.and_then(|i| object.section_by_index(i).ok())
+            {
+                name = s.name().unwrap_or("").to_string();
             }
             (name, section)
         }
@@ -220,17 +225,46 @@ fn check_padding(stencils: &[Stencil], slot_align: usize) -> BuildResult<()> {
     }
     let nop = &stencils[crate::variant::Variant::Nop.index()];
     let n = nop.code.len();
-    if n == 0 || slot_align % n != 0 {
+    if n == 0 || !slot_align.is_multiple_of(n) {
         return Err(format!(
             "op {}: a no-op of {n} bytes cannot pad to {slot_align}",
             nop.name
         ));
     }
-    match stencils.iter().find(|s| s.code.len() % n != 0) {
+    match stencils.iter().find(|s| !s.code.len().is_multiple_of(n)) {
         Some(s) => Err(format!(
             "op {}: {} bytes long, not a multiple of the {n}-byte no-op, so slots after it cannot be aligned",
             s.name,
             s.code.len()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every op, with the most padding before it and a skip after it, must fit
+/// one code block (`src/layout.rs`), or the emitter could not place it.
+fn check_blocks(stencils: &[Stencil], ops: &[OpSpec], distance: u64) -> BuildResult<()> {
+    let skip = &stencils[crate::variant::Variant::Skip.index()];
+    let distance = usize::try_from(distance).map_err(|e| format!("slot distance: {e}"))?;
+    match stencils.iter().zip(ops).find(|(s, op)| {
+        let max_pad = crate::layout::MAX_PAD;
+        !crate::layout::fits(
+            0,
+            max_pad,
+            s.code.len(),
+            op.slots,
+            skip.code.len(),
+            distance,
+        )
+    }) {
+        Some((s, op)) => Err(format!(
+            "op {}: {} bytes with {} slot(s) do not fit a {distance}-byte code block with \
+             {} bytes of padding and the {}-byte skip: raise the target's slot_distance in build/link.rs",
+            s.name,
+            s.code.len(),
+            op.slots,
+            crate::layout::MAX_PAD,
+            skip.code.len()
         )),
         None => Ok(()),
     }
@@ -241,10 +275,12 @@ struct Linked<'a> {
     file: object::File<'a>,
     symbols: HashMap<String, u64>,
     what: &'static str,
+    /// Distance from an op's first byte to its first slot.
+    distance: u64,
 }
 
 impl<'a> Linked<'a> {
-    fn parse(data: &'a [u8], what: &'static str) -> BuildResult<Self> {
+    fn parse(data: &'a [u8], what: &'static str, distance: u64) -> BuildResult<Self> {
         let file =
             object::File::parse(data).map_err(|e| format!("reading the linked ops{what}: {e}"))?;
         let symbols = file
@@ -255,6 +291,7 @@ impl<'a> Linked<'a> {
             file,
             symbols,
             what,
+            distance,
         })
     }
 
@@ -267,7 +304,8 @@ impl<'a> Linked<'a> {
         })
     }
 
-    /// The op's code: from its start to its first slot (or its end).
+    /// The op's code, from its start to its end, after checking that its
+    /// continuation and slots are where the linker script puts them.
     fn code(&self, op: &OpSpec) -> BuildResult<Vec<u8>> {
         let section_name = format!(".text.{}", op.name);
         let section = self.file.section_by_name(&section_name).ok_or_else(|| {
@@ -283,14 +321,22 @@ impl<'a> Linked<'a> {
                 op.name, self.what
             ));
         }
+        let code_end = self.symbol(op, &format!("{}__end", op.name))?;
         let next = self.symbol(op, &format!("{}__next", op.name))?;
-        let code_end = next - 8 * op.slots as u64;
+        let gap = if op.skip { self.distance } else { 0 };
+        if next != code_end + gap {
+            return Err(format!(
+                "op {}: its continuation is not where the linker script puts it{}",
+                op.name, self.what
+            ));
+        }
         for k in 0..op.slots {
             let slot = self.symbol(op, &format!("{}__imm{k}", op.name))?;
-            if slot != code_end + 8 * k as u64 {
+            let offset = crate::layout::slot_offset(self.distance as usize, k) as u64;
+            if slot != start + offset {
                 return Err(format!(
-                    "op {}: slot {k} is not where the linker script puts it",
-                    op.name
+                    "op {}: slot {k} is not where the linker script puts it{}",
+                    op.name, self.what
                 ));
             }
         }

@@ -26,6 +26,8 @@ pub struct Built {
     pub target: String,
     /// The target architecture (`CARGO_CFG_TARGET_ARCH`).
     pub arch: String,
+    /// The distance from an op's first byte to its first data slot.
+    pub slot_distance: u64,
 }
 
 /// Flags for every stencil, each with the reason it is there.
@@ -69,6 +71,14 @@ struct TargetFlags {
     compile: &'static [&'static str],
     /// Flags for the compiler driver when it links the ops.
     link: &'static [&'static str],
+    /// The distance from an op's first byte to its first data slot, and so
+    /// the size of a code block and of a data block (`src/layout.rs`). It
+    /// must be within the reach of the target's PC-relative data accesses
+    /// and hold the longest op with its padding and a skip; beyond that,
+    /// longer blocks mean fewer skips (one taken jump per block) and shorter
+    /// ones less memory for small programs (a program with any slot needs
+    /// this many bytes more than its code).
+    slot_distance: u64,
 }
 
 /// The major version of the C compiler `tool` (`14.0.6` from clang, `12`
@@ -90,6 +100,14 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
         // does not look for the GNU cross binutils' `<triple>-ld`); lld
         // links every target clang can compile for, except s390x.
         link: if clang { &["-fuse-ld=lld"] } else { &[] },
+        // x86_64 (rip-relative, ±2 GiB), aarch64 (`-mcmodel=tiny` literal
+        // loads, ±1 MiB), riscv64 (`auipc`, ±2 GiB), powerpc64 (`pld`, ±8
+        // GiB), s390x (`larl`/`lgrl`, ±4 GiB), i686 (`call`/`pop` plus a
+        // 32-bit distance) and armv7 (a 32-bit distance in a literal-pool
+        // word) all reach far beyond this; 1 KiB blocks make the skip's
+        // jump rare (one per ~100 ops) and hold the longest op of every
+        // target (32-bit division, ~400 bytes on armv7).
+        slot_distance: 1024,
     };
     match arch {
         // No `endbr64` landing pad at the start of every op: ops are reached
@@ -197,8 +215,8 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
             objects.len()
         ));
     };
-    let linked = link(out_dir, &compiler, flags.link, object, ops, BASE)?;
-    let shifted = link(out_dir, &compiler, flags.link, object, ops, SHIFTED_BASE)?;
+    let linked = link(out_dir, &compiler, &flags, object, ops, BASE)?;
+    let shifted = link(out_dir, &compiler, &flags, object, ops, SHIFTED_BASE)?;
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
     Ok(Built {
         object: read(object)?,
@@ -207,13 +225,15 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         compiler: family,
         target,
         arch,
+        slot_distance: flags.slot_distance,
     })
 }
 
-/// The linker script for every op, at `base`.
-/// The shifted link also lists the ops in reverse, so that an op whose
-/// bytes depend on a neighbour (a reference past its own end) changes too.
-fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
+/// The linker script for every op, at `base`, with slots `distance` bytes
+/// from their op. The shifted link also lists the ops in reverse, so that an
+/// op whose bytes depend on a neighbour (a reference past its own end)
+/// changes too.
+fn script(ops: &[OpSpec], base: u64, distance: u64) -> BuildResult<String> {
     let dir = Path::new(&env("CARGO_MANIFEST_DIR")?).join("linker");
     let read = |f: &str| {
         std::fs::read_to_string(dir.join(f)).map_err(|e| format!("reading linker/{f}: {e}"))
@@ -231,15 +251,22 @@ fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
                 per_slot
                     .replace("@OP@", &op.name)
                     .replace("@K@", &k.to_string())
+                    .replace("@DISTANCE@", &distance.to_string())
             })
             .collect();
+        let next_gap = if op.skip { distance } else { 0 };
         let _ = write!(
             body,
             "{}",
-            per_op.replace("@SLOTS@", &slots).replace("@OP@", &op.name)
+            per_op
+                .replace("@SLOTS@", &slots)
+                .replace("@OP@", &op.name)
+                .replace("@NEXT_GAP@", &next_gap.to_string())
+                .replace("@GAP@", &(distance + 64).to_string())
         );
     }
     Ok(outer
+        .replace("@DISTANCE@", &distance.to_string())
         .replace("@BASE@", &format!("{base:#x}"))
         .replace("@ENTRY@", &ops[0].name)
         .replace("@OPS@", &body))
@@ -250,13 +277,13 @@ fn script(ops: &[OpSpec], base: u64) -> BuildResult<String> {
 fn link(
     out_dir: &Path,
     compiler: &cc::Tool,
-    flags: &[&str],
+    flags: &TargetFlags,
     object: &Path,
     ops: &[OpSpec],
     base: u64,
 ) -> BuildResult<PathBuf> {
     let script_path = out_dir.join(format!("stencils-{base:x}.ld"));
-    std::fs::write(&script_path, script(ops, base)?)
+    std::fs::write(&script_path, script(ops, base, flags.slot_distance)?)
         .map_err(|e| format!("writing the linker script: {e}"))?;
     let output = out_dir.join(format!("stencils-{base:x}.elf"));
     let mut cmd: Command = compiler.to_command();
@@ -267,7 +294,7 @@ fn link(
         "-no-pie",
         "-Wl,--build-id=none",
     ])
-    .args(flags)
+    .args(flags.link)
     .arg(format!("-Wl,-T,{}", script_path.display()))
     .arg("-o")
     .arg(&output)

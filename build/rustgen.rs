@@ -29,7 +29,20 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         s,
         "/// The alignment the emitter keeps for immediate slots."
     );
-    let _ = writeln!(s, "pub const SLOT_ALIGN: usize = {};\n", table.slot_align);
+    let _ = writeln!(s, "pub const SLOT_ALIGN: usize = {};", table.slot_align);
+    let _ = writeln!(
+        s,
+        "/// The distance from an op's first byte to its first data slot, and the"
+    );
+    let _ = writeln!(
+        s,
+        "/// size of a code block and of a data block (see `src/layout.rs`)."
+    );
+    let _ = writeln!(
+        s,
+        "pub const SLOT_DISTANCE: usize = {};\n",
+        table.slot_distance
+    );
     let total: usize = table.stencils.iter().map(|t| t.code.len()).sum();
     let _ = writeln!(s, "/// Every stencil's code, back to back.");
     let _ = writeln!(s, "pub static CODE: [u8; {total}] = [");

@@ -4,8 +4,9 @@
 use crate::code::Code;
 use crate::error::Error;
 use crate::isa::{Insn, Label};
+use crate::layout;
 use crate::lower::{self, Slot};
-use crate::stencil::{self, SLOT_ALIGN};
+use crate::stencil::{self, SLOT_ALIGN, SLOT_DISTANCE};
 use crate::variant::Variant;
 
 /// Generated code starts at an address aligned to this many bytes, and keeps
@@ -39,25 +40,58 @@ enum LabelState {
 /// `LABELS` is how many labels (numbered from 0) the program may use; the
 /// assembler keeps one word per label and allocates nothing.
 ///
-/// ```
-/// use copyjit::{Assembler, BinOp, Insn, Reg};
+/// Code and its data slots go into alternating code and data blocks of
+/// [`SLOT_DISTANCE`] bytes each (see the crate's README), so a program with
+/// any immediate, offset, branch or call needs at least `SLOT_DISTANCE`
+/// bytes more than its code.
 ///
-/// let mut buf = [0u8; 256];
+/// ```
+/// use copyjit::{Assembler, BinOp, Insn, Reg, SLOT_DISTANCE};
+///
+/// let mut buf = [0u8; 256 + 2 * SLOT_DISTANCE];
 /// let mut asm: Assembler = Assembler::new(&mut buf);
 /// asm.emit(Insn::BinImm { op: BinOp::Add, dst: Reg::R0, lhs: Reg::R0, imm: 41 })?;
 /// let code = asm.finish()?;
-/// assert!(!code.bytes().is_empty());
+/// assert!(code.bytes().len() > SLOT_DISTANCE);
 /// # Ok::<(), copyjit::Error>(())
 /// ```
 pub struct Assembler<'a, const LABELS: usize = 64> {
     buf: &'a mut [u8],
     entry: usize,
-    pos: usize,
+    at: Cursor,
     labels: [LabelState; LABELS],
     /// How many labels are [`LabelState::Pending`], so that finishing need
     /// not look at every label.
     pending: usize,
     failed: bool,
+}
+
+impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Assembler")
+            .field("entry", &self.entry)
+            .field("len", &self.len())
+            .field("capacity", &self.buf.len())
+            .field("pending_labels", &self.pending)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the next op goes, as offsets into the buffer.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    /// The next code byte.
+    pos: usize,
+    /// The end of the current code block: [`SLOT_DISTANCE`] bytes after its
+    /// start.
+    block_end: usize,
+    /// The end of the slot footprints in the current code block: an op with
+    /// slots starts here or later, so that its slots follow the previous
+    /// op's (a slot lies [`SLOT_DISTANCE`] bytes after its op's first byte).
+    data_end: usize,
+    /// The end of everything written: code, or the last data slot.
+    end: usize,
 }
 
 impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
@@ -68,16 +102,22 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         Assembler {
             buf,
             entry,
-            pos: entry,
+            at: Cursor {
+                pos: entry,
+                block_end: entry + SLOT_DISTANCE,
+                data_end: entry,
+                end: entry,
+            },
             labels: [LabelState::Unused; LABELS],
             pending: 0,
             failed: false,
         }
     }
 
-    /// Bytes of code emitted so far.
+    /// Bytes the code spans so far, from its entry point to its last code
+    /// byte or data slot, whichever is further.
     pub fn len(&self) -> usize {
-        self.pos - self.entry
+        self.at.end - self.entry
     }
 
     /// Whether nothing has been emitted yet.
@@ -92,7 +132,14 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         self.emit_all(core::slice::from_ref(&insn))
     }
 
-    /// Appends every instruction of `program`, stopping at the first error.
+    /// Appends every instruction of `program`, one after the other, and
+    /// stops at the first error.
+    ///
+    /// Each instruction is emitted whole or not at all: on error, the
+    /// instructions before the failing one are emitted (a [`Insn::Bind`]
+    /// among them has filled in the slots that referred to its label), the
+    /// failing one has written nothing, and the assembler will refuse to
+    /// finish.
     pub fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
         if self.failed {
             return Err(Error::EarlierError);
@@ -103,7 +150,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         let mut stage;
         let mut writer = Writer {
             buf: &mut *self.buf,
-            pos: self.pos,
+            at: self.at,
             stage: &mut [],
             staged: 0,
             labels: &mut self.labels,
@@ -116,15 +163,20 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         } else {
             writer.emit_all::<false>(program)
         };
-        self.pos = writer.pos;
+        self.at = writer.at;
         self.failed = result.is_err();
         result
     }
 
-    /// Ends the code with a return (so running off the end returns `R0`),
-    /// checks every used label is bound, and hands out the finished code.
+    /// Checks every used label is bound, ends the code with a return (so
+    /// running off the end returns `R0`), and hands out the finished code:
+    /// from its entry point to its last code byte or data slot.
+    ///
+    /// On error nothing is written.
     pub fn finish(mut self) -> Result<Code<'a>, Error> {
-        self.emit(Insn::Ret)?;
+        if self.failed {
+            return Err(Error::EarlierError);
+        }
         if self.pending > 0
             && let Some(i) = self
                 .labels
@@ -133,25 +185,27 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         {
             return Err(Error::UnboundLabel(Label(i as u16)));
         }
-        Ok(Code::new(self.buf, self.entry, self.pos))
+        self.emit(Insn::Ret)?;
+        Ok(Code::new(self.buf, self.entry, self.at.end))
     }
 }
 
-/// The assembler's buffer, position and labels, for the emitting itself.
+/// The assembler's buffer, cursor and labels, for the emitting itself.
 ///
 /// A long program is staged: each stencil is copied into `stage` as a
 /// whole [`WINDOW`] of the stencil table (its code and whatever follows,
-/// which the next op or the slots overwrite), a fixed-size copy that needs
-/// no test of the stencil's length, and the stage goes to `buf` with one
-/// exact copy when it is full and before returning. Bytes past the code in
-/// `buf` are never written.
+/// which the next op overwrites), a fixed-size copy that needs no test of
+/// the stencil's length, and the stage goes to `buf` with one exact copy
+/// when it is full, at the end of a code block and before returning. Only
+/// code is staged; slots are written straight into their data block. Bytes
+/// of `buf` outside the code and the slots are never written.
 struct Writer<'w> {
     buf: &'w mut [u8],
-    /// Where the next byte goes in `buf`, after the staged ones.
-    pos: usize,
+    /// Where the next op goes; `at.pos` counts the staged bytes.
+    at: Cursor,
     /// Empty when not staging.
     stage: &'w mut [u8],
-    /// Bytes at the start of `stage` that belong at `pos - staged` in `buf`.
+    /// Bytes at the start of `stage` that belong at `at.pos - staged` in `buf`.
     staged: usize,
     labels: &'w mut [LabelState],
     pending: &'w mut usize,
@@ -197,8 +251,41 @@ impl Writer<'_> {
         }
     }
 
-    /// Copies `variant`'s code, padded so its slots are aligned, then fills
-    /// the slots. Checks room first, so nothing is half-written.
+    /// Bytes of padding before `code`, which has `N` slots, placed at `pos`
+    /// in a code block whose slot footprints end at `data_end`: enough to
+    /// start at `data_end` and keep the slots aligned, if it has slots, and
+    /// on powerpc64 to keep its prefixed instructions inside 64-byte blocks.
+    #[inline(always)]
+    fn pad<const N: usize>(
+        &self,
+        code: &[u8],
+        pos: usize,
+        data_end: usize,
+    ) -> Result<usize, Error> {
+        let pad = if N == 0 {
+            0
+        } else {
+            // SLOT_ALIGN is a power of two: none where slots need no
+            // alignment, and the compiler knows it.
+            let start = pos.max(data_end);
+            let address = (self.buf.as_ptr() as usize).wrapping_add(start);
+            start - pos + (address.wrapping_neg() & (SLOT_ALIGN - 1))
+        };
+        // Power instructions, and so the no-op, are 4 bytes.
+        #[cfg(target_arch = "powerpc64")]
+        let pad = prefixed_pad(
+            code,
+            (self.buf.as_ptr() as usize).wrapping_add(pos),
+            pad,
+            if N == 0 { 4 } else { SLOT_ALIGN },
+        )?;
+        let _ = code;
+        Ok(pad)
+    }
+
+    /// Copies `variant`'s code, after padding and, if the code block is
+    /// full, a skip into the next one; then fills the slots in the data
+    /// block. Checks room first, so nothing is half-written.
     #[inline(always)]
     fn place<const N: usize, const STAGED: bool>(
         &mut self,
@@ -208,100 +295,112 @@ impl Writer<'_> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
         let (code, window) =
             stencil::code_and_window::<WINDOW>(variant).ok_or(Error::Unsupported)?;
-        // Bytes up to the next SLOT_ALIGN boundary (a power of two): none
-        // where slots need no alignment, and the compiler knows it.
-        let pad = if N == 0 {
-            0
-        } else {
-            let slot_address = (self.buf.as_ptr() as usize).wrapping_add(self.pos + code.len());
-            slot_address.wrapping_neg() & (SLOT_ALIGN - 1)
-        };
-        // Power instructions, and so the no-op, are 4 bytes.
-        #[cfg(target_arch = "powerpc64")]
-        let pad = prefixed_pad(
-            code,
-            (self.buf.as_ptr() as usize).wrapping_add(self.pos),
-            pad,
-            if slots.is_empty() { 4 } else { SLOT_ALIGN },
-        )?;
-        let nop = if pad > 0 {
-            let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
-            if nop.is_empty() || pad % nop.len() != 0 {
-                // build.rs checks every op is a whole number of no-ops long.
+        let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
+        let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
+        let at = self.at;
+        let mut pad = self.pad::<N>(code, at.pos, at.data_end)?;
+        // Where the skip goes if the op does not fit this block, and the
+        // bytes of padding before it, so that the next block starts past
+        // this one's slots.
+        let mut skip_at = None;
+        let mut start = at.pos;
+        if !layout::fits(at.pos, pad, code.len(), N, skip.len(), at.block_end) {
+            let skip_pad = at.data_end.saturating_sub(at.pos + skip.len());
+            start = at.pos + skip_pad + skip.len() + SLOT_DISTANCE;
+            pad = self.pad::<N>(code, start, start)?;
+            if !layout::fits(start, pad, code.len(), N, skip.len(), start + SLOT_DISTANCE) {
+                // build.rs checks that every op fits an empty block.
                 return Err(Error::Unsupported);
             }
-            nop
+            skip_at = Some(skip_pad);
+        }
+        let op_at = start + pad;
+        let code_end = op_at + code.len();
+        let end = if N == 0 {
+            code_end
         } else {
-            &[]
+            code_end.max(op_at + layout::slot_offset(SLOT_DISTANCE, N))
         };
-        let needed = self.pos + pad + code.len() + 8 * N;
-        if needed > self.buf.len() {
+        if end > self.buf.len() {
             return Err(Error::BufferTooSmall {
-                needed,
+                needed: end,
                 capacity: self.buf.len(),
             });
         }
-        // Stage the op if the stage has room for the padding, a whole
-        // window (or the code, if longer) and the slots.
-        let span = pad + code.len().max(WINDOW) + 8 * N;
-        if STAGED && self.staged + span > self.stage.len() {
+        if pad % nop.len().max(1) != 0 || skip_at.is_some_and(|p| p % nop.len().max(1) != 0) {
+            // build.rs checks every op is a whole number of no-ops long.
+            return Err(Error::Unsupported);
+        }
+        if let Some(skip_pad) = skip_at {
+            self.pad_with::<STAGED>(nop, skip_pad);
+            self.put_code::<STAGED>(skip, None);
+            // The next block starts past this one's data block.
             self.flush();
+            self.at.pos = start;
+            self.at.block_end = start + SLOT_DISTANCE;
+            self.at.data_end = start;
         }
-        if STAGED && span <= self.stage.len() {
-            for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
-                self.stage_bytes(nop);
-            }
-            let (at, len) = (self.staged, code.len());
-            match (window, self.stage.get_mut(at..at + WINDOW)) {
-                (Some(window), Some(dst)) if len <= WINDOW => dst.copy_from_slice(window),
-                _ => {
-                    if let Some(dst) = self.stage.get_mut(at..at + len) {
-                        dst.copy_from_slice(code);
-                    }
-                }
-            }
-            self.staged = at + len;
-            self.pos += len;
-            for slot in slots {
-                let value = match slot {
-                    Slot::Value(v) => v,
-                    Slot::Label(l) => self.refer(l),
-                };
-                self.stage_bytes(&value.to_ne_bytes());
-            }
-            return Ok(());
-        }
-        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
-            self.put(nop);
-        }
-        self.put_code(code);
-        for slot in slots {
+        self.pad_with::<STAGED>(nop, pad);
+        self.put_code::<STAGED>(code, window);
+        for (k, slot) in slots.into_iter().enumerate() {
+            let at = op_at + layout::slot_offset(SLOT_DISTANCE, k);
             let value = match slot {
                 Slot::Value(v) => v,
-                Slot::Label(l) => self.refer(l),
+                Slot::Label(l) => self.refer(l, at),
             };
-            self.put(&value.to_ne_bytes());
+            self.write_slot(at, value);
         }
+        if N > 0 {
+            self.at.data_end = op_at + 8 * N;
+        }
+        self.at.end = self.at.end.max(end);
         Ok(())
     }
 
-    /// Appends bytes to the stage; the caller checked the room.
+    /// Writes `pad` bytes of no-ops at the current position.
     #[inline(always)]
-    fn stage_bytes(&mut self, bytes: &[u8]) {
-        let end = self.staged + bytes.len();
-        if let Some(dst) = self.stage.get_mut(self.staged..end) {
-            dst.copy_from_slice(bytes);
+    fn pad_with<const STAGED: bool>(&mut self, nop: &'static [u8], pad: usize) {
+        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
+            self.put_code::<STAGED>(nop, None);
         }
-        self.staged = end;
-        self.pos += bytes.len();
+    }
+
+    /// Writes a stencil's code at the current position, staged or directly;
+    /// the caller checked the room. `window` is the stencil table from the
+    /// code on, for a fixed-size copy into the stage.
+    #[inline(always)]
+    fn put_code<const STAGED: bool>(
+        &mut self,
+        code: &'static [u8],
+        window: Option<&'static [u8; WINDOW]>,
+    ) {
+        if STAGED {
+            let len = code.len();
+            if self.staged + len.max(WINDOW) > self.stage.len() {
+                self.flush();
+            }
+            let at = self.staged;
+            match (window, self.stage.get_mut(at..at + WINDOW)) {
+                (Some(window), Some(dst)) if len <= WINDOW => dst.copy_from_slice(window),
+                _ => match self.stage.get_mut(at..at + len) {
+                    Some(dst) => dst.copy_from_slice(code),
+                    // Longer than the stage: straight into the buffer.
+                    None => return self.put_direct(code),
+                },
+            }
+            self.staged = at + len;
+            self.at.pos += len;
+        } else {
+            self.put_direct(code);
+        }
     }
 
     /// Writes the staged bytes to the buffer.
     #[inline(always)]
     fn flush(&mut self) {
-        let start = self.pos - self.staged;
+        let start = self.at.pos - self.staged;
         if let (Some(dst), Some(src)) = (
-            self.buf.get_mut(start..self.pos),
+            self.buf.get_mut(start..self.at.pos),
             self.stage.get(..self.staged),
         ) {
             dst.copy_from_slice(src);
@@ -309,18 +408,19 @@ impl Writer<'_> {
         self.staged = 0;
     }
 
-    /// Writes a stencil's code at the current position; the caller checked
-    /// the room.
+    /// Writes a stencil's code at the current position, past any staged
+    /// bytes (there are none when not staging); the caller checked the room.
     ///
     /// Stencils are short, and calling `memcpy` for a few bytes costs more
     /// than the copy: this copies any length up to 32 bytes with at most
     /// two overlapping fixed-size moves, inlined where each instruction
     /// kind is placed, so that the length tests are predicted per kind.
     #[inline(always)]
-    fn put_code(&mut self, code: &[u8]) {
+    fn put_direct(&mut self, code: &[u8]) {
+        self.flush();
         let n = code.len();
-        let end = self.pos + n;
-        let Some(dst) = self.buf.get_mut(self.pos..end) else {
+        let end = self.at.pos + n;
+        let Some(dst) = self.buf.get_mut(self.at.pos..end) else {
             return;
         };
         if n >= 16 {
@@ -341,24 +441,13 @@ impl Writer<'_> {
             dst[n / 2] = code[n / 2];
             dst[n - 1] = code[n - 1];
         }
-        self.pos = end;
+        self.at.pos = end;
     }
 
-    /// Writes bytes at the current position; the caller checked the room.
+    /// The value for the slot at `slot` that refers to `label`: the
+    /// distance if it is bound, else a link in the label's chain.
     #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
-    }
-
-    /// The slot value for a reference to `label` from the slot at the
-    /// current position: the distance if it is bound, else a chain link.
-    #[inline(always)]
-    fn refer(&mut self, label: Label) -> u64 {
-        let slot = self.pos;
+    fn refer(&mut self, label: Label, slot: usize) -> u64 {
         let state = &mut self.labels[usize::from(label.0)];
         match *state {
             LabelState::Bound(at) => relative(at, slot),
@@ -377,7 +466,7 @@ impl Writer<'_> {
     /// Binds `label` here and fills every slot waiting for it.
     #[inline(always)]
     fn bind(&mut self, label: Label) -> Result<(), Error> {
-        let here = self.pos;
+        let here = self.at.pos;
         let state = &mut self.labels[usize::from(label.0)];
         let mut link = match *state {
             LabelState::Bound(_) => return Err(Error::LabelRebound(label)),
@@ -388,10 +477,7 @@ impl Writer<'_> {
             }
         };
         *state = LabelState::Bound(here);
-        if link != END_OF_CHAIN {
-            // The slots to fill may still be staged.
-            self.flush();
-        }
+        // Slots are never staged, so the chain is in the buffer.
         while link != END_OF_CHAIN {
             let slot = link as usize;
             link = self.read_slot(slot);

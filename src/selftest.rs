@@ -284,8 +284,15 @@ pub fn run_group<P: Platform>(group: Group, platform: &P, code: &mut [u8]) -> Gr
 
 /// Labels a case program may use.
 const LABELS: usize = 4;
-/// The longest case program, with the instruction that observes a register.
+/// The longest case program but one, with the instruction that observes a
+/// register.
 const MAX_PROGRAM: usize = 24;
+/// The longest case program, the one across code blocks (see
+/// `Runner::across_blocks`), with the instruction that observes a register.
+const MAX_LONG_PROGRAM: usize = ACROSS_BLOCKS_BODY + 8;
+/// Ops in the body of the loop across code blocks: three blocks' worth of
+/// the densest ops with a slot.
+const ACROSS_BLOCKS_BODY: usize = 3 * crate::stencil::SLOT_DISTANCE / 8;
 /// Registers that are not operands of a case start with these.
 const MARKERS: [u64; 4] = [0x1111, 0x2222, 0x3333, 0x4444];
 /// Scratch memory for loads and stores, in bytes.
@@ -326,9 +333,11 @@ impl Forms {
         Forms([0; variant::COUNT.div_ceil(64)])
     }
 
-    /// Every form an instruction can select: all but the empty continuation.
+    /// Every form an instruction can select: all but the empty
+    /// continuation and the skip between code blocks (which the
+    /// block-crossing case of [`Group::Jump`] runs).
     fn total() -> usize {
-        variant::COUNT - 1
+        variant::COUNT - 2
     }
 
     fn mark(&mut self, insn: &Insn) {
@@ -347,14 +356,12 @@ impl Forms {
     }
 
     fn count(&self) -> usize {
-        let empty = Variant::Empty.index();
         let mut n: usize = self.0.iter().map(|w| w.count_ones() as usize).sum();
-        if self
-            .0
-            .get(empty / 64)
-            .is_some_and(|w| w & (1 << (empty % 64)) != 0)
-        {
-            n -= 1;
+        for v in [Variant::Empty, Variant::Skip] {
+            let i = v.index();
+            if self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+                n -= 1;
+            }
         }
         n
     }
@@ -451,19 +458,36 @@ impl<'a, P: Platform> Runner<'a, P> {
         expect: [u64; 4],
         effect: Option<&Effect<'_>>,
     ) -> Result<(), (Engine, Mismatch)> {
+        // Most programs are short: copy them into a short array.
+        if program.len() < MAX_PROGRAM {
+            self.check_in::<MAX_PROGRAM>(engine, program, args, expect, effect)
+        } else {
+            self.check_in::<MAX_LONG_PROGRAM>(engine, program, args, expect, effect)
+        }
+    }
+
+    /// [`Self::check`], with room for programs of `N - 1` instructions.
+    fn check_in<const N: usize>(
+        &mut self,
+        engine: Engine,
+        program: &[Insn],
+        args: [u64; 4],
+        expect: [u64; 4],
+        effect: Option<&Effect<'_>>,
+    ) -> Result<(), (Engine, Mismatch)> {
         let fail = |mismatch| (engine, mismatch);
         if let Some(e) = effect {
             e.scratch.0.set(e.before);
         }
-        let mut observed = [Insn::Nop; MAX_PROGRAM];
+        let mut observed = [Insn::Nop; N];
         let len = program.len() + 1;
         match observed.get_mut(..program.len()) {
-            Some(body) if len <= MAX_PROGRAM => body.copy_from_slice(program),
+            Some(body) if len <= N => body.copy_from_slice(program),
             // No case program is this long.
             _ => {
                 let too_long = Error::BufferTooSmall {
                     needed: len,
-                    capacity: MAX_PROGRAM,
+                    capacity: N,
                 };
                 return Err(fail(Mismatch::Error(too_long)));
             }
@@ -688,6 +712,38 @@ impl<'a, P: Platform> Runner<'a, P> {
         self.case(jump, &[jump, Insn::Bind(next)], MARKERS, MARKERS, None);
         let nops = [Insn::Nop; 3];
         self.case(Insn::Nop, &nops, MARKERS, MARKERS, None);
+        self.across_blocks();
+    }
+
+    /// A loop whose body spans several code blocks (each op reads a slot,
+    /// so the body needs at least 8 bytes of code per op): skips between
+    /// blocks, a backward branch and a forward jump across them.
+    fn across_blocks(&mut self) {
+        const BODY: usize = ACROSS_BLOCKS_BODY;
+        let (back, skip) = (Label(0), Label(1));
+        let jump = Insn::Jump { target: skip };
+        let mut program = [Insn::Nop; BODY + 7];
+        program[0] = mov_imm(Reg::R1, 0);
+        program[1] = Insn::Bind(back);
+        let mut per_iteration = 0u64;
+        for (i, insn) in program[2..2 + BODY].iter_mut().enumerate() {
+            let imm = 1 + (i as u64 % 3);
+            per_iteration += imm;
+            *insn = bin_imm(BinOp::Add, Reg::R1, Reg::R1, imm);
+        }
+        program[BODY + 2] = bin_imm(BinOp::Sub, Reg::R0, Reg::R0, 1);
+        program[BODY + 3] = Insn::BranchImm {
+            cond: Cond::Ne,
+            lhs: Reg::R0,
+            imm: 0,
+            target: back,
+        };
+        program[BODY + 4] = jump;
+        program[BODY + 5] = mov_imm(Reg::R1, 999);
+        program[BODY + 6] = Insn::Bind(skip);
+        let args = [3, MARKERS[1], MARKERS[2], MARKERS[3]];
+        let expect = [0, 3 * per_iteration, MARKERS[2], MARKERS[3]];
+        self.case(jump, &program, args, expect, None);
     }
 
     fn load(&mut self) {

@@ -28,7 +28,7 @@ mod generated {
 }
 
 use generated::{CODE, STENCILS};
-pub use generated::{COMPILER, SLOT_ALIGN, TARGET};
+pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 
 /// The code of `variant`, if the table has it.
 #[inline(always)]

@@ -48,12 +48,16 @@ pub enum Variant {
     Call,
     /// Return r0.
     Ret,
+    /// Continue [`SLOT_DISTANCE`](crate::stencil::SLOT_DISTANCE) bytes past
+    /// the op's end: the jump from a full code block over its data block to
+    /// the next code block. Emitted by the emitter, never by a program.
+    Skip,
 }
 
 const R: usize = 4;
 
 /// How many forms each family has, in table order.
-const FAMILIES: [usize; 17] = [
+const FAMILIES: [usize; 18] = [
     1,                            // Empty
     1,                            // Nop
     BinOp::ALL.len() * R * R * R, // Bin
@@ -71,6 +75,7 @@ const FAMILIES: [usize; 17] = [
     R,                            // CallHost
     1,                            // Call
     1,                            // Ret
+    1,                            // Skip
 ];
 
 /// The index of the first form of each family, and the number of forms.
@@ -120,11 +125,13 @@ impl Variant {
             Variant::CallHost(d) => (BASE[14], [0, 0, 0, d as usize]),
             Variant::Call => (BASE[15], [0; 4]),
             Variant::Ret => (BASE[16], [0; 4]),
+            Variant::Skip => (BASE[17], [0; 4]),
         };
         first + ((digits[0] * R + digits[1]) * R + digits[2]) * R + digits[3]
     }
 
-    /// How many 8-byte data slots follow the form's code.
+    /// How many 8-byte data slots the form reads, at a fixed distance from
+    /// its code (see `crate::layout`).
     pub const fn slots(self) -> usize {
         match self {
             Variant::BranchImm(..) => 2,
@@ -206,6 +213,6 @@ impl Variant {
             .chain(regs.map(Variant::Push))
             .chain(regs.map(Variant::Pop))
             .chain(regs.map(Variant::CallHost))
-            .chain([Variant::Call, Variant::Ret])
+            .chain([Variant::Call, Variant::Ret, Variant::Skip])
     }
 }

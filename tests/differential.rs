@@ -49,7 +49,17 @@ struct Gen<'m> {
     mem: &'m Memory,
     next_label: u16,
     out: Vec<Insn>,
+    /// How much longer than usual blocks, branch bodies and loop bodies
+    /// are: 1, or [`LONG`] for programs that span many code blocks.
+    scale: usize,
 }
+
+/// The scale of long programs: hundreds to thousands of instructions, so
+/// that code runs through many code blocks and their skips, and branches
+/// and loops cross block boundaries forward and backward.
+const LONG: usize = 6;
+/// One program in this many is long.
+const LONG_EVERY: u64 = 16;
 
 impl Gen<'_> {
     fn reg(&mut self) -> Reg {
@@ -185,7 +195,7 @@ impl Gen<'_> {
                 target: over,
             });
         }
-        self.block(keep, depth + 1, 4);
+        self.block(keep, depth + 1, 4 * self.scale);
         self.out.push(Insn::Bind(over));
     }
 
@@ -204,7 +214,7 @@ impl Gen<'_> {
             imm: trips,
         });
         self.out.push(Insn::Bind(top));
-        self.block(&inner, depth + 1, 6);
+        self.block(&inner, depth + 1, 6 * self.scale);
         self.out.push(Insn::BinImm {
             op: BinOp::Sub,
             dst: counter,
@@ -245,17 +255,22 @@ impl Gen<'_> {
 }
 
 /// A random program: a main body, an optional call of a straight-line
-/// subroutine placed after the main return.
+/// subroutine placed after the main return. Every [`LONG_EVERY`]th is long.
 fn program(seed: u64, mem: &Memory) -> Vec<Insn> {
     let mut g = Gen {
         rng: Rng::with_seed(seed),
         mem,
         next_label: 0,
         out: Vec::new(),
+        scale: if seed.is_multiple_of(LONG_EVERY) {
+            LONG
+        } else {
+            1
+        },
     };
     let sub = g.label();
     let call = g.rng.u8(..4) == 0;
-    g.block(&[], 0, 12);
+    g.block(&[], 0, 12 * g.scale);
     if call {
         g.out.push(Insn::Call { target: sub });
         g.block(&[], 1, 3);
@@ -328,10 +343,14 @@ fn jit_and_interpreter_agree_on_random_programs() {
         std::env::var("COPYJIT_DIFF_PROGRAMS").map_or(10_000, |v| v.parse().expect("a number"));
     let first: u64 = std::env::var("COPYJIT_DIFF_SEED").map_or(1, |v| v.parse().expect("a number"));
     let mut mem = Memory::new(0);
-    let mut insns = 0;
+    let (mut insns, mut long, mut longest) = (0, 0, 0);
     for seed in first..first + count {
         let p = program(seed, &mem);
         insns += p.len();
+        if seed.is_multiple_of(LONG_EVERY) {
+            long += 1;
+            longest = longest.max(p.len());
+        }
         let i = run(&p, seed, &mut mem, false);
         assert!(
             i.result.is_ok(),
@@ -348,5 +367,7 @@ fn jit_and_interpreter_agree_on_random_programs() {
             );
         }
     }
-    println!("{count} programs, {insns} instructions, 0 mismatches");
+    println!(
+        "{count} programs ({long} long, the longest {longest} instructions), {insns} instructions, 0 mismatches"
+    );
 }

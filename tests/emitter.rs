@@ -4,7 +4,7 @@
 mod common;
 
 use common::{LABELS, jit};
-use copyjit::{Assembler, BinOp, CODE_ALIGN, Cond, Error, Insn, Label, Reg};
+use copyjit::{Assembler, BinOp, CODE_ALIGN, Cond, Error, Insn, Label, Reg, SLOT_DISTANCE};
 use copyjit_linux::{CodeMemory, Linux};
 
 const IMMEDIATES: [u64; 9] = [
@@ -73,7 +73,7 @@ fn program() -> Vec<Insn> {
 
 /// Bytes `program()` needs in a buffer whose start is CODE_ALIGN-aligned.
 fn exact_size() -> usize {
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; 4 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut buf);
     asm.emit_all(&program()).unwrap();
     asm.finish().unwrap().bytes().len()
@@ -82,11 +82,21 @@ fn exact_size() -> usize {
 #[test]
 fn buffer_exactly_big_enough_and_one_byte_short() {
     let n = exact_size();
-    let mut memory = CodeMemory::new(4096).unwrap();
-    let buf = memory.as_mut_slice();
-    let mut asm: Assembler = Assembler::new(&mut buf[..n]);
+    // The program's last bytes are a data slot, a data block past its code.
+    assert!(n > SLOT_DISTANCE, "{n}");
+    let mut memory = CodeMemory::new(4 * SLOT_DISTANCE).unwrap();
+    let mut exact = vec![0u8; n + CODE_ALIGN];
+    let offset = exact.as_ptr().align_offset(CODE_ALIGN);
+    let mut asm: Assembler = Assembler::new(&mut exact[offset..offset + n]);
     asm.emit_all(&program()).unwrap();
-    let code = asm.finish().unwrap().make_executable(&Linux).unwrap();
+    let code = asm.finish().unwrap();
+    assert_eq!(code.bytes().len(), n);
+    // Only whole pages become executable: run a copy.
+    let code = code
+        .copy_to(memory.as_mut_slice())
+        .unwrap()
+        .make_executable(&Linux)
+        .unwrap();
     // SAFETY: the program touches no memory.
     assert_eq!(unsafe { code.call([0; 4]) }, 42);
     drop(code);
@@ -98,23 +108,77 @@ fn buffer_exactly_big_enough_and_one_byte_short() {
         .emit_all(&program())
         .and_then(|()| asm.finish().map(|_| ()));
     assert!(
-        matches!(result, Err(Error::BufferTooSmall { capacity, .. }) if capacity == n - 1),
+        matches!(result, Err(Error::BufferTooSmall { needed, capacity }) if capacity == n - 1 && needed == n),
         "{result:?}"
     );
-    // The op that did not fit left no byte behind.
-    let mut asm: Assembler = Assembler::new(&mut buf[..n - 1]);
-    asm.emit_all(&program()).unwrap();
-    let written = asm.len();
-    assert!(matches!(asm.finish(), Err(Error::BufferTooSmall { .. })));
+}
+
+/// A buffer of `size` bytes filled with 0xCC, starting at a
+/// CODE_ALIGN-aligned address, inside `storage`.
+fn aligned(storage: &mut Vec<u8>, size: usize) -> &mut [u8] {
+    *storage = vec![0xCCu8; size + CODE_ALIGN];
+    let offset = storage.as_ptr().align_offset(CODE_ALIGN);
+    &mut storage[offset..offset + size]
+}
+
+/// Emits `program` one instruction at a time into `size` bytes, and at the
+/// first error checks that the failing instruction changed no byte: the
+/// buffer holds what emitting only the instructions before it writes.
+fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
+    let (mut failed_storage, mut good_storage) = (Vec::new(), Vec::new());
+    let failed = aligned(&mut failed_storage, size);
+    let mut asm: Assembler = Assembler::new(failed);
+    let Some((k, error)) = program
+        .iter()
+        .enumerate()
+        .find_map(|(k, &insn)| asm.emit(insn).err().map(|e| (k, e)))
+    else {
+        return asm.finish().map(|_| ());
+    };
+    let good = aligned(&mut good_storage, size);
+    Assembler::<64>::new(good).emit_all(&program[..k]).unwrap();
     assert!(
-        buf[written..].iter().all(|&b| b == 0xCC),
-        "a failed emit wrote bytes"
+        failed_storage == good_storage,
+        "{:?} failed with {error:?} and wrote bytes",
+        program[k]
     );
+    Err(error)
+}
+
+#[test]
+fn a_buffer_that_ends_in_the_code_or_in_a_data_block() {
+    // Long enough to need several code blocks and their data blocks.
+    let mut p = Vec::new();
+    for i in 0..(3 * SLOT_DISTANCE as u64 / 4) {
+        p.push(Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            imm: i,
+        });
+    }
+    let mut whole = vec![0u8; 16 * SLOT_DISTANCE];
+    let mut asm: Assembler = Assembler::new(&mut whole);
+    asm.emit_all(&p).unwrap();
+    let n = asm.finish().unwrap().bytes().len();
+    assert!(n > 3 * SLOT_DISTANCE, "{n}");
+    // Every size short of the whole fails cleanly, wherever it ends: in a
+    // code block, in a data block, or in the gap after a skip.
+    for size in (0..n).step_by(7).chain([n - 1]) {
+        assert!(
+            matches!(
+                emit_until_error(&p, size),
+                Err(Error::BufferTooSmall { .. })
+            ),
+            "{size}"
+        );
+    }
+    assert_eq!(emit_until_error(&p, n), Ok(()));
 }
 
 #[test]
 fn a_failed_emit_poisons_the_assembler() {
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 4096];
     let mut asm: Assembler = Assembler::new(&mut buf);
     let bad = Insn::BinImm {
         op: BinOp::Shl,
@@ -132,7 +196,7 @@ fn a_failed_emit_poisons_the_assembler() {
 
 #[test]
 fn unbound_and_rebound_labels() {
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 4096];
     let mut asm: Assembler = Assembler::new(&mut buf);
     asm.emit(Insn::Jump { target: Label(3) }).unwrap();
     assert!(matches!(asm.finish(), Err(Error::UnboundLabel(Label(3)))));
@@ -218,13 +282,13 @@ fn finished_code_runs_unchanged_at_another_address() {
             src: Reg::R1,
         },
     ];
-    let mut first = vec![0u8; 1024];
+    let mut first = vec![0u8; 4 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut first);
     asm.emit_all(&p).unwrap();
     let code = asm.finish().unwrap();
 
     // A second mapping: a different address, the same alignment mod CODE_ALIGN.
-    let mut memory = CodeMemory::new(4096).unwrap();
+    let mut memory = CodeMemory::new(4 * SLOT_DISTANCE).unwrap();
     let copy = code.copy_to(memory.as_mut_slice()).unwrap();
     assert_eq!(copy.bytes(), code.bytes());
     assert_ne!(copy.bytes().as_ptr(), code.bytes().as_ptr());
@@ -241,7 +305,7 @@ fn finished_code_runs_unchanged_at_another_address() {
 }
 
 fn code_copy_error(p: &[Insn], dst: &mut [u8]) -> Result<(), Error> {
-    let mut buf = vec![0u8; 1024];
+    let mut buf = vec![0u8; 4 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut buf);
     asm.emit_all(p)?;
     asm.finish()?.copy_to(dst).map(|_| ())
@@ -249,7 +313,7 @@ fn code_copy_error(p: &[Insn], dst: &mut [u8]) -> Result<(), Error> {
 
 #[test]
 fn entry_is_aligned_whatever_the_buffer() {
-    let mut buf = [0u8; 512];
+    let mut buf = vec![0u8; 4 * SLOT_DISTANCE];
     for skip in 0..CODE_ALIGN {
         let mut asm: Assembler = Assembler::new(&mut buf[skip..]);
         asm.emit_all(&program()).unwrap();

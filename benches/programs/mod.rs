@@ -235,3 +235,32 @@ impl Scratch {
         [1, 2, 3, self.0.as_mut_ptr() as u64]
     }
 }
+
+/// The chain lengths the chain benchmark runs.
+pub const CHAIN_LENGTHS: [usize; 4] = [64, 1_024, 4_096, 16_384];
+
+/// A straight-line chain of `n` additions into `R0` and a return: with
+/// `imm`, each adds the immediate 1 (`add r0, r0, 1`, an op with a data
+/// slot); without, each adds `R1` (`add r0, r0, r1`, no slot). Both return
+/// `n` when `R0 = 0` and `R1 = 1` at entry.
+pub fn chain(n: usize, imm: bool) -> Vec<Insn> {
+    let (dst, lhs) = (Reg::R0, Reg::R0);
+    let add = if imm {
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst,
+            lhs,
+            imm: 1,
+        }
+    } else {
+        Insn::Bin {
+            op: BinOp::Add,
+            dst,
+            lhs,
+            rhs: Reg::R1,
+        }
+    };
+    let mut program = vec![add; n];
+    program.push(Insn::Ret);
+    program
+}

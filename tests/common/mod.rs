@@ -27,12 +27,13 @@ pub fn take_observed() -> [u64; 4] {
     SEEN.with(|s| s.replace([0xdead; 4]))
 }
 
-/// Runs `program` as generated code in this thread's code memory (64 KiB,
-/// reused) and returns `R0`.
+/// Runs `program` as generated code in this thread's code memory (1 MiB,
+/// reused: room for the longest differential programs, code blocks and data
+/// blocks) and returns `R0`.
 pub fn jit(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
     MEMORY.with(|m| {
         let mut m = m.borrow_mut();
-        let memory = m.get_or_insert_with(|| CodeMemory::new(1 << 16).expect("mmap"));
+        let memory = m.get_or_insert_with(|| CodeMemory::new(1 << 20).expect("mmap"));
         let mut asm: Assembler<LABELS> = Assembler::new(memory.as_mut_slice());
         asm.emit_all(program)?;
         let code = asm.finish()?.make_executable(&Linux).expect("mprotect");

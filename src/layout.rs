@@ -1,0 +1,73 @@
+//! Where code and data go: the geometry shared by `build.rs`, which links
+//! every op with its slots at the slot distance and checks that every op
+//! fits a block, and the emitter, which lays code out by the same rules.
+//!
+//! Generated code alternates **code blocks** and **data blocks**, each the
+//! slot distance `D` long (a per-target choice, `build/link.rs`):
+//!
+//! ```text
+//!  code block 0           data block 0          code block 1         data block 1
+//! [op op op ... op skip] [slot    slot slot   ] [op op ... op skip ] [slot ...]
+//!  ^c                     ^c + D: the op at c reads its K-th slot at c + D + 8 K
+//! ```
+//!
+//! - An op's K-th 8-byte data slot lies exactly `D + 8 K` bytes after the
+//!   op's first byte, wherever the op is placed: the op reads it
+//!   PC-relatively with a distance the linker resolved, so no op jumps over
+//!   data and code stays dense.
+//! - Ops follow one another in a code block with nothing between them but
+//!   padding: before an op with slots, to keep its slots at least
+//!   [`slot footprint`](footprint) apart from the previous op's and aligned
+//!   to `SLOT_ALIGN`.
+//! - When the next op (its padding, its footprint, and room for a skip
+//!   after it) would not fit the code block, a **skip** ends it: the empty op
+//!   linked with its continuation `D` bytes past its end, one direct jump
+//!   over the data block into the next code block. A code block never holds
+//!   more than `D` bytes, so its slots never reach the next code block.
+//! - A code block starts `D` bytes after the previous skip's end, so it is
+//!   not at a fixed address: all distances are relative, and finished code
+//!   runs wherever it is copied (with the same alignment).
+//!
+//! A program with any slot therefore needs `D` bytes more than its code,
+//! and code with slots takes about twice its size: its data block beside it.
+
+#[allow(dead_code, reason = "build.rs, which shares this file, uses it")]
+/// The most padding the emitter puts before one op: up to the slot
+/// alignment (8), and on powerpc64 up to 60 bytes more to keep a prefixed
+/// instruction inside a 64-byte block.
+pub const MAX_PAD: usize = 64;
+
+/// Bytes an op takes up in its code block: its code, or its slots if they
+/// reach further (an op shorter than its slots is followed by padding, so
+/// that the next op's slots do not overlap its own).
+#[inline(always)]
+pub const fn footprint(code_len: usize, slots: usize) -> usize {
+    if code_len > 8 * slots {
+        code_len
+    } else {
+        8 * slots
+    }
+}
+
+/// The offset of an op's `k`-th slot from the op's first byte.
+#[inline(always)]
+pub const fn slot_offset(distance: usize, k: usize) -> usize {
+    distance + 8 * k
+}
+
+/// Whether an op of `code_len` bytes with `slots` slots, placed at `pos`
+/// after `pad` bytes of padding, leaves room for a skip of `skip_len` bytes
+/// before `block_end`, the end of its code block. The emitter asks it of
+/// every op; build.rs asks it of every op in an empty block with the most
+/// padding ([`MAX_PAD`]), so that every op fits a fresh block.
+#[inline(always)]
+pub const fn fits(
+    pos: usize,
+    pad: usize,
+    code_len: usize,
+    slots: usize,
+    skip_len: usize,
+    block_end: usize,
+) -> bool {
+    pos + pad + footprint(code_len, slots) + skip_len <= block_end
+}
