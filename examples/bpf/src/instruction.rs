@@ -36,7 +36,7 @@ impl Instruction {
     }
 
     /// The instruction as `tcpdump -d` prints it at index `pc`, jump targets
-    /// absolute: `(001) jeq      #0x800           jt 2	jf 5`.
+    /// absolute: `(001) jeq      #0x800           jt 2`, a tab, `jf 5`.
     pub const fn at(self, pc: usize) -> Disassembly {
         Disassembly { insn: self, pc }
     }
