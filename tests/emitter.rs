@@ -157,14 +157,14 @@ fn a_buffer_that_ends_in_the_code_or_in_a_data_block() {
             imm: i,
         });
     }
-    let mut whole = vec![0u8; 16 * SLOT_DISTANCE];
+    let mut whole = vec![0u8; 64 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut whole);
     asm.emit_all(&p).unwrap();
     let n = asm.finish().unwrap().bytes().len();
     assert!(n > 3 * SLOT_DISTANCE, "{n}");
     // Every size short of the whole fails cleanly, wherever it ends: in a
     // code block, in a data block, or in the gap after a skip.
-    for size in (0..n).step_by(7).chain([n - 1]) {
+    for size in (0..n).step_by(n / 256 | 1).chain([n - 1]) {
         assert!(
             matches!(
                 emit_until_error(&p, size),
