@@ -51,8 +51,11 @@ const WORDS: usize = MAX_INSNS / 64;
 #[derive(Clone, Debug)]
 pub struct Filter<'p, const LABELS: usize = 256> {
     program: &'p [Instruction],
-    /// Bit `i` is set when instruction `i` is the target of a jump.
+    /// Bit `i` is set when instruction `i` is the target of a jump (other
+    /// than from instruction `i - 1`).
     targets: [u64; WORDS],
+    /// Bit `i` is set when instruction `i` is the target of a backward jump.
+    backward: [u64; WORDS],
     /// How many targets the words before each word hold.
     rank: [u16; WORDS],
     /// Jump targets, which are numbered from label 1.
@@ -82,12 +85,19 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
             return Err(Error::TooLong { len });
         }
         let mut targets = [0u64; WORDS];
+        let mut backward = [0u64; WORDS];
+        // A jump to the next instruction is no jump: it needs no label.
         let mut mark = |pc: usize, target: u32| -> Result<(), Error> {
             let t = target as usize;
             if t >= len {
                 return Err(Error::JumpOutOfRange { pc, target });
             }
-            targets[t / 64] |= 1 << (t % 64);
+            if t != pc + 1 {
+                targets[t / 64] |= 1 << (t % 64);
+            }
+            if t <= pc {
+                backward[t / 64] |= 1 << (t % 64);
+            }
             Ok(())
         };
         let mut shifts_by_x = 0;
@@ -139,6 +149,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         Ok(Filter {
             program,
             targets,
+            backward,
             rank,
             target_count,
             labels,
@@ -164,6 +175,11 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     /// Whether instruction `pc` is the target of a jump.
     pub(crate) fn is_target(&self, pc: usize) -> bool {
         self.targets[pc / 64] & (1 << (pc % 64)) != 0
+    }
+
+    /// Whether instruction `pc` is the target of a backward jump.
+    pub(crate) fn is_backward_target(&self, pc: usize) -> bool {
+        self.backward[pc / 64] & (1 << (pc % 64)) != 0
     }
 
     /// The label of instruction `pc`, which must be a jump target.

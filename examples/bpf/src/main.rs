@@ -2,7 +2,7 @@
 //! interpreter.
 //!
 //! ```text
-//! copyjit-bpf [--values] [--interpret] [--listing] FILTER CAPTURE
+//! copyjit-bpf [--values] [--interpret] [--listing] [--translation] FILTER CAPTURE
 //! ```
 //!
 //! FILTER is `tcpdump -ddd` output; CAPTURE a pcap or pcapng file. Prints
@@ -16,12 +16,14 @@ use pcap_file::pcapng::{Block, PcapNgReader};
 use std::io::Write;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: copyjit-bpf [--values] [--interpret] [--listing] FILTER CAPTURE
+const USAGE: &str =
+    "usage: copyjit-bpf [--values] [--interpret] [--listing] [--translation] FILTER CAPTURE
   FILTER   a filter in `tcpdump -ddd` format
   CAPTURE  a pcap or pcapng file
   --values     print the value the filter returns for each packet
   --interpret  run copyjit's interpreter instead of compiled code
-  --listing    print the filter as `tcpdump -d` does, first";
+  --listing    print the filter as `tcpdump -d` does, first
+  --translation  print the copyjit instructions it becomes, first";
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -29,18 +31,20 @@ struct Options {
     values: bool,
     interpret: bool,
     listing: bool,
+    translation: bool,
     filter: String,
     capture: String,
 }
 
 fn options() -> Option<Options> {
-    let (mut values, mut interpret, mut listing) = (false, false, false);
+    let (mut values, mut interpret, mut listing, mut translation) = (false, false, false, false);
     let mut paths = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--values" => values = true,
             "--interpret" => interpret = true,
             "--listing" => listing = true,
+            "--translation" => translation = true,
             "-h" | "--help" => return None,
             _ if arg.starts_with("--") => return None,
             _ => paths.push(arg),
@@ -51,6 +55,7 @@ fn options() -> Option<Options> {
         values,
         interpret,
         listing,
+        translation,
         filter,
         capture,
     })
@@ -93,6 +98,11 @@ fn run(options: &Options) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if options.listing {
         write!(out, "{}", filter.listing())?;
+    }
+    if options.translation {
+        for insn in filter.translation() {
+            writeln!(out, "{insn:?}")?;
+        }
     }
     let mut insns;
     let mut memory;

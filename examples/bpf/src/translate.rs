@@ -80,10 +80,39 @@ impl Chunk {
     }
 }
 
+/// What is known on every path into a label so far.
+#[derive(Clone, Copy)]
+struct Incoming {
+    /// A lower bound of the captured length (see `Translation::caplen_at_least`).
+    caplen_at_least: u16,
+    /// Whether `R1` holds X.
+    x_in_t: bool,
+}
+
+impl Incoming {
+    /// No path seen yet: the identity of the meet.
+    const NONE: Incoming = Incoming {
+        caplen_at_least: u16::MAX,
+        x_in_t: true,
+    };
+}
+
 /// The translation of a [`Filter`], one copyjit instruction at a time
 /// ([`Filter::translation`]).
+///
+/// Two facts flow along the program's forward edges and meet at labels, so
+/// that checks and loads already done on every path are not done again: a
+/// lower bound of the captured length (from the packet loads that passed
+/// their check) and whether `R1` still holds X. A target of a backward jump
+/// starts from nothing known.
 pub struct Translation<'f, 'p, const LABELS: usize> {
     filter: &'f Filter<'p, LABELS>,
+    /// What the jumps seen so far bring to each label.
+    incoming: [Incoming; LABELS],
+    /// The captured length is at least this here (clamped to 16 bits).
+    caplen_at_least: u16,
+    /// Whether the instruction being translated can fall through to the next.
+    falls: bool,
     /// The next cBPF instruction to translate.
     pc: usize,
     chunk: Chunk,
@@ -151,6 +180,9 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     pub(crate) fn new(filter: &'f Filter<'p, LABELS>) -> Self {
         Translation {
             filter,
+            incoming: [Incoming::NONE; LABELS],
+            caplen_at_least: 0,
+            falls: true,
             pc: 0,
             chunk: Chunk::EMPTY,
             next: 0,
@@ -170,6 +202,31 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     fn fail_if(&mut self, cond: Cond, lhs: Reg, rhs: Rhs) {
         self.return_zero_used = true;
         self.emit(branch(cond, lhs, rhs, RETURN_ZERO));
+    }
+
+    /// Returns 0 from the filter unless the captured length is at least
+    /// `end` (the end of a packet load at a constant offset), with the
+    /// captured length loaded into `scratch`; nothing when a check on every
+    /// path here already proved it.
+    fn check_caplen(&mut self, end: u64, scratch: Reg) {
+        if end <= u64::from(self.caplen_at_least) {
+            return;
+        }
+        self.emit(load(Load::U64, scratch, RC, Context::CAPLEN));
+        if scratch == RT {
+            self.clobber_t();
+        }
+        self.fail_if(Cond::ULt, scratch, Rhs::Imm(end));
+        self.caplen_at_least = end.min(u64::from(u16::MAX)) as u16;
+    }
+
+    /// A jump (taken or not) to instruction `to` carries what is known here.
+    fn edge(&mut self, to: usize) -> Label {
+        let label = self.filter.label(to);
+        let incoming = &mut self.incoming[usize::from(label.0)];
+        incoming.caplen_at_least = incoming.caplen_at_least.min(self.caplen_at_least);
+        incoming.x_in_t &= self.x_in_t;
+        label
     }
 
     /// Puts X into `R1`, unless it is there already.
@@ -220,13 +277,13 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         if jt == jf {
             self.goto(jt);
         } else if jf == next {
-            let target = self.filter.label(jt);
+            let target = self.edge(jt);
             self.emit(branch(cond, lhs, rhs, target));
         } else if jt == next {
-            let target = self.filter.label(jf);
+            let target = self.edge(jf);
             self.emit(branch(inverse, lhs, rhs, target));
         } else {
-            let target = self.filter.label(jt);
+            let target = self.edge(jt);
             self.emit(branch(cond, lhs, rhs, target));
             self.goto(jf);
         }
@@ -235,8 +292,9 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     /// An unconditional jump to instruction `to`, unless it is the next one.
     fn goto(&mut self, to: usize) {
         if to != self.pc + 1 {
-            let target = self.filter.label(to);
+            let target = self.edge(to);
             self.emit(Insn::Jump { target });
+            self.falls = false;
         }
     }
 
@@ -251,28 +309,42 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         self.chunk.len = 0;
         self.next = 0;
         if self.filter.is_target(pc) {
-            self.emit(Insn::Bind(self.filter.label(pc)));
-            self.x_in_t = false;
+            let label = self.filter.label(pc);
+            self.emit(Insn::Bind(label));
+            let incoming = self.incoming[usize::from(label.0)];
+            if self.filter.is_backward_target(pc) {
+                self.caplen_at_least = 0;
+                self.x_in_t = false;
+            } else if self.falls {
+                self.caplen_at_least = self.caplen_at_least.min(incoming.caplen_at_least);
+                self.x_in_t &= incoming.x_in_t;
+            } else {
+                self.caplen_at_least = incoming.caplen_at_least;
+                self.x_in_t = incoming.x_in_t;
+            }
         }
+        self.falls = true;
         let code = insn.code;
         match code {
             c if c == RET | K => {
                 self.emit(Insn::MovImm { dst: RA, imm: k64 });
                 self.emit(Insn::Ret);
+                self.falls = false;
             }
-            c if c == RET | A => self.emit(Insn::Ret),
+            c if c == RET | A => {
+                self.emit(Insn::Ret);
+                self.falls = false;
+            }
 
             // Absolute loads: A is about to be overwritten, so it holds the
             // captured length for the check.
             c if c == LD | B | ABS => {
-                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
-                self.fail_if(Cond::ULe, RA, Rhs::Imm(k64));
+                self.check_caplen(k64 + 1, RA);
                 self.emit(load(Load::U8, RA, RP, i64::from(k)));
             }
             c if c == LD | H | ABS || c == LD | W | ABS => {
                 let size = if c == LD | H | ABS { 2 } else { 4 };
-                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
-                self.fail_if(Cond::ULt, RA, Rhs::Imm(k64 + size));
+                self.check_caplen(k64 + size, RA);
                 self.load_be(size as u32, RP, i64::from(k));
             }
 
@@ -291,12 +363,14 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.fail_if(Cond::UGt, RT, Rhs::Reg(RA));
                 self.emit(bin(BinOp::Add, RT, RP));
                 self.load_be(size, RT, -i64::from(size));
+                // X + k + size fitted, so k + size does.
+                let end = (k64 + u64::from(size)).min(u64::from(u16::MAX)) as u16;
+                self.caplen_at_least = self.caplen_at_least.max(end);
             }
             c if c == LDX | B | MSH => {
-                self.emit(load(Load::U64, RT, RC, Context::CAPLEN));
-                self.clobber_t();
-                self.fail_if(Cond::ULe, RT, Rhs::Imm(k64));
+                self.check_caplen(k64 + 1, RT);
                 self.emit(load(Load::U8, RT, RP, i64::from(k)));
+                self.clobber_t();
                 self.emit(bin_imm(BinOp::And, RT, 0xf));
                 self.emit(bin_imm(BinOp::Shl, RT, 2));
                 self.t_to_x();

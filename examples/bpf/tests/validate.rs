@@ -79,11 +79,19 @@ fn typed_errors() {
     );
 
     // Labels: one per target, one per shift by X, one for "return 0".
+    // (A jump to the next instruction needs none.)
     let program = [
-        Instruction::jump(JMP | JEQ | K, 0, 0, 1),
+        Instruction::jump(JMP | JEQ | K, 0, 1, 2),
         Instruction::stmt(ALU | LSH | X, 0),
         RET0,
+        RET0,
     ];
+    assert_eq!(
+        Filter::<'_, 4>::new(&[Instruction::jump(JMP | JEQ | K, 0, 0, 1), RET0, RET0])
+            .unwrap()
+            .labels(),
+        2
+    );
     assert_eq!(Filter::<'_, 4>::new(&program).unwrap().labels(), 4);
     assert!(matches!(
         Filter::<'_, 3>::new(&program),
