@@ -135,7 +135,8 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         }
         let mut rank = [0u16; WORDS];
         let mut target_count = 0;
-        for (word, r) in targets.iter().zip(&mut rank) {
+        let words = len.div_ceil(64);
+        for (word, r) in targets[..words].iter().zip(&mut rank) {
             *r = target_count as u16;
             target_count += word.count_ones() as usize;
         }
@@ -208,11 +209,12 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     pub fn translate<'o>(&self, out: &'o mut [Insn]) -> Result<&'o [Insn], Error> {
         let capacity = out.len();
         let mut needed = 0;
-        for insn in self.translation() {
-            if let Some(slot) = out.get_mut(needed) {
-                *slot = insn;
+        let mut translation = self.translation();
+        while let Some(chunk) = translation.next_chunk() {
+            if let Some(slots) = out.get_mut(needed..needed + chunk.len()) {
+                slots.copy_from_slice(chunk);
             }
-            needed += 1;
+            needed += chunk.len();
         }
         if needed > capacity {
             return Err(Error::TranslationTooLong { needed, capacity });
@@ -237,18 +239,20 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     ///
     /// Give a generous buffer: [`Filter::code_bound`] bytes always suffice.
     pub fn emit<'b>(&self, buf: &'b mut [u8]) -> Result<Code<'b>, Error> {
-        /// Instructions translated before each hand-over to the assembler.
+        /// Instructions translated before each hand-over to the assembler
+        /// (which stages programs of 32 instructions and more).
         const BATCH: usize = 128;
         let mut asm: Assembler<'b, LABELS> = Assembler::new(buf);
         let mut batch = [Insn::Nop; BATCH];
         let mut n = 0;
-        for insn in self.translation() {
-            batch[n] = insn;
-            n += 1;
-            if n == BATCH {
-                asm.emit_all(&batch)?;
+        let mut translation = self.translation();
+        while let Some(chunk) = translation.next_chunk() {
+            if n + chunk.len() > BATCH {
+                asm.emit_all(&batch[..n])?;
                 n = 0;
             }
+            batch[n..n + chunk.len()].copy_from_slice(chunk);
+            n += chunk.len();
         }
         asm.emit_all(&batch[..n])?;
         Ok(asm.finish()?)

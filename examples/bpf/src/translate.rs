@@ -307,7 +307,6 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         let k64 = u64::from(k);
         let next = pc + 1;
         self.chunk.len = 0;
-        self.next = 0;
         if self.filter.is_target(pc) {
             let label = self.filter.label(pc);
             self.emit(Insn::Bind(label));
@@ -523,30 +522,40 @@ fn branch(cond: Cond, lhs: Reg, rhs: Rhs, target: Label) -> Insn {
     }
 }
 
+impl<const LABELS: usize> Translation<'_, '_, LABELS> {
+    /// The copyjit instructions of the next cBPF instruction (or of the
+    /// tail after the last), at most [`MAX_PER_INSN`]; `None` at the end.
+    /// The iterator hands out the same instructions one at a time.
+    pub fn next_chunk(&mut self) -> Option<&[Insn]> {
+        self.next = self.chunk.len;
+        if self.pc < self.filter.program().len() {
+            self.lower();
+            self.pc += 1;
+        } else if !self.done {
+            self.done = true;
+            self.chunk.len = 0;
+            if self.return_zero_used {
+                self.emit(Insn::Bind(RETURN_ZERO));
+                self.emit(Insn::MovImm { dst: RA, imm: 0 });
+                self.emit(Insn::Ret);
+            }
+        } else {
+            return None;
+        }
+        self.next = self.chunk.len;
+        Some(&self.chunk.insns[..self.chunk.len])
+    }
+}
+
 impl<const LABELS: usize> Iterator for Translation<'_, '_, LABELS> {
     type Item = Insn;
 
     fn next(&mut self) -> Option<Insn> {
-        loop {
-            if self.next < self.chunk.len {
-                self.next += 1;
-                return Some(self.chunk.insns[self.next - 1]);
-            }
-            if self.pc < self.filter.program().len() {
-                self.lower();
-                self.pc += 1;
-            } else if !self.done {
-                self.done = true;
-                self.chunk.len = 0;
-                self.next = 0;
-                if self.return_zero_used {
-                    self.emit(Insn::Bind(RETURN_ZERO));
-                    self.emit(Insn::MovImm { dst: RA, imm: 0 });
-                    self.emit(Insn::Ret);
-                }
-            } else {
-                return None;
-            }
+        while self.next == self.chunk.len {
+            self.next_chunk()?;
+            self.next = 0;
         }
+        self.next += 1;
+        Some(self.chunk.insns[self.next - 1])
     }
 }
