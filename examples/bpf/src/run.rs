@@ -1,7 +1,7 @@
 //! Running a translated filter: the context it reads, and the one call that
 //! runs it in copyjit's interpreter or as generated code.
 
-use copyjit::{Executable, Interpreter, Platform};
+use copyjit::{Executable, Interpreter, Limits, Platform};
 use core::mem::{MaybeUninit, offset_of};
 
 /// A filter ready to run over packets, interpreted or compiled.
@@ -80,16 +80,34 @@ impl<'i, const LABELS: usize> Interpreted<'i, LABELS> {
 
     /// As [`Run::run`].
     pub fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
+        // The translation has no `call`, and without a fuel limit nothing
+        // else stops the interpreter with an error.
+        self.run_with_fuel(packet, wirelen, u64::MAX).unwrap_or(0)
+    }
+
+    /// As [`Run::run`], but stopped with [`copyjit::Error::FuelExhausted`]
+    /// after `fuel` copyjit instructions: a bound for programs whose
+    /// backward jumps might loop forever (libpcap would hang on them).
+    pub fn run_with_fuel(
+        &self,
+        packet: &[u8],
+        wirelen: u32,
+        fuel: u64,
+    ) -> Result<u32, copyjit::Error> {
         let mut context = Context::new(packet, wirelen, self.clear_scratch);
         let registers = context.registers();
+        // No call, so no call stack.
+        let limits = Limits {
+            call_depth: 0,
+            fuel,
+        };
         // SAFETY: the program is a translation of a validated filter (only
         // `Filter::interpreter` builds this type): it reads the packet only
         // after checking the offset against the captured length, reads and
         // writes only the context's fields, pushes nothing and calls no
         // function. `context` and `packet` outlive the call.
-        let result = unsafe { self.interpreter.run(registers) };
-        // The translation has no `call`, so the interpreter cannot fail.
-        result.unwrap_or(0) as u32
+        let result = unsafe { self.interpreter.run_on(registers, limits, &mut []) };
+        result.map(|r| r as u32)
     }
 }
 

@@ -287,3 +287,20 @@ fn defined_where_libpcap_is_not() {
         }
     }
 }
+
+#[test]
+fn fuel_stops_a_backward_loop_in_the_interpreter() {
+    // `ja` back to itself: libpcap would spin forever.
+    let program = [
+        Instruction::stmt(LD | W | IMM, 1),
+        Instruction::stmt(JMP | JA, (-1i32) as u32),
+        Instruction::stmt(RET | A, 0),
+    ];
+    let filter: Filter = Filter::new(&program).unwrap();
+    let mut insns = vec![copyjit::Insn::Nop; filter.translation_bound()];
+    let interpreted = filter.interpreter(&mut insns).unwrap();
+    assert_eq!(
+        interpreted.run_with_fuel(&[], 0, 10_000),
+        Err(copyjit::Error::FuelExhausted)
+    );
+}
