@@ -122,6 +122,7 @@ fn translation_and_code_buffers_too_small() {
 }
 
 #[test]
+#[cfg(target_arch = "x86_64")]
 fn verdicts_agree_with_bpf_validate() {
     let mut rng = fastrand::Rng::with_seed(7);
     let (mut accepted, mut rejected) = (0, 0);

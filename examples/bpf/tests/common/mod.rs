@@ -10,6 +10,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+pub mod reference;
+
+// libpcap-dev is installed for the host (x86_64) only: under qemu-user for
+// other targets the oracle is the reference model, which the host run checks
+// against libpcap.
+#[cfg(target_arch = "x86_64")]
 #[link(name = "pcap")]
 unsafe extern "C" {
     fn bpf_filter(pc: *const Instruction, pkt: *const u8, wirelen: u32, buflen: u32) -> u32;
@@ -19,6 +25,7 @@ unsafe extern "C" {
 /// libpcap's `bpf_filter` over one packet. The program must pass
 /// `copyjit_bpf::Filter::new` (libpcap aborts on unknown opcodes) and must not
 /// read scratch memory it has not written (libpcap reads stack garbage).
+#[cfg(target_arch = "x86_64")]
 pub fn libpcap_filter(program: &[Instruction], packet: &[u8], wirelen: u32) -> u32 {
     assert!(program.last().is_some_and(|i| i.code & 7 == 6));
     // SAFETY: `Instruction` is laid out as `struct bpf_insn`; the program is
@@ -35,9 +42,25 @@ pub fn libpcap_filter(program: &[Instruction], packet: &[u8], wirelen: u32) -> u
 }
 
 /// libpcap's `bpf_validate`.
+#[cfg(target_arch = "x86_64")]
 pub fn libpcap_validate(program: &[Instruction]) -> bool {
     // SAFETY: libpcap reads `len` instructions.
     unsafe { bpf_validate(program.as_ptr(), program.len() as i32) != 0 }
+}
+
+/// The value the filter must return: libpcap's where it is linked, checked
+/// against the reference model; the reference model's elsewhere.
+pub fn expected(program: &[Instruction], packet: &[u8], wirelen: u32) -> Result<u32, String> {
+    let model = reference::run(program, packet, wirelen, 1 << 24)
+        .ok_or_else(|| "the reference model did not finish".to_string())?;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let libpcap = libpcap_filter(program, packet, wirelen);
+        if libpcap != model {
+            return Err(format!("libpcap {libpcap}, reference model {model}"));
+        }
+    }
+    Ok(model)
 }
 
 /// Compiles `expr` with `tcpdump -ddd` for the link type of `capture`.
