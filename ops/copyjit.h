@@ -16,11 +16,13 @@
  *     #include "<family>.c"
  *
  * and the linker script gives every op its own symbols:
- *   SELF__next   the first byte after the op (and after its slots): the
- *                continuation, reached by a tail call that becomes a jump;
- *   SELF__immK   the K-th 8-byte data slot, right after the op's code, read
- *                PC-relatively (IMM(k), CJ_SLOT(k)) and filled in by the
- *                emitter at run time.
+ *   SELF__next   the first byte after the op: the continuation, reached by
+ *                a tail call that becomes a jump (or nothing, once build.rs
+ *                strips it);
+ *   SELF__immK   the K-th 8-byte data slot, at a fixed distance from the
+ *                op's first byte in the data block beside its code block
+ *                (src/layout.rs), read PC-relatively (IMM(k), CJ_SLOT(k))
+ *                and filled in by the emitter at run time.
  * Both are hidden so the compiler addresses them directly, never through a
  * GOT or PLT.
  */
