@@ -55,7 +55,7 @@ fn compile_ns(program: &[Instruction], buf: &mut [u8], reps: usize) -> f64 {
     (0..reps)
         .map(|_| {
             let start = Instant::now();
-            let filter: Filter<'_, 256> = Filter::new(black_box(program)).unwrap();
+            let filter: Filter = Filter::new(black_box(program)).unwrap();
             let code = filter.emit(&mut *buf).unwrap();
             black_box(code.bytes().len());
             start.elapsed().as_secs_f64() * 1e9
@@ -108,7 +108,7 @@ fn main() {
         group.throughput(Throughput::Elements(program.len() as u64));
         group.bench_function("validate+translate+emit", |b| {
             b.iter(|| {
-                let filter: Filter<'_, 256> = Filter::new(black_box(&program)).unwrap();
+                let filter: Filter = Filter::new(black_box(&program)).unwrap();
                 filter.emit(buf.as_mut_slice()).unwrap().bytes().len()
             })
         });

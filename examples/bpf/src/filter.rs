@@ -49,7 +49,7 @@ const WORDS: usize = MAX_INSNS / 64;
 /// # Ok::<(), copyjit_bpf::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Filter<'p, const LABELS: usize = 256> {
+pub struct Filter<'p, const LABELS: usize = 64> {
     program: &'p [Instruction],
     /// Bit `i` is set when instruction `i` is the target of a jump (other
     /// than from instruction `i - 1`).
@@ -241,7 +241,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     pub fn emit<'b>(&self, buf: &'b mut [u8]) -> Result<Code<'b>, Error> {
         /// Instructions translated before each hand-over to the assembler
         /// (which stages programs of 32 instructions and more).
-        const BATCH: usize = 128;
+        const BATCH: usize = 64;
         let mut asm: Assembler<'b, LABELS> = Assembler::new(buf);
         let mut batch = [Insn::Nop; BATCH];
         let mut n = 0;

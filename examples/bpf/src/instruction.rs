@@ -189,15 +189,19 @@ pub mod op {
 
     /// Whether libpcap's `bpf_filter` executes `code`.
     pub const fn is_known(code: u16) -> bool {
+        code < 256 && KNOWN[code as usize]
+    }
+
+    /// [`ALL`] as a table indexed by opcode (all of them are below 256).
+    const KNOWN: [bool; 256] = {
+        let mut table = [false; 256];
         let mut i = 0;
         while i < ALL.len() {
-            if ALL[i] == code {
-                return true;
-            }
+            table[ALL[i] as usize] = true;
             i += 1;
         }
-        false
-    }
+        table
+    };
 }
 
 /// An instruction at its index, printed as one line of `tcpdump -d`

@@ -100,3 +100,51 @@ pub fn parse_ddd<'o>(
     }
     Ok(&out[..count])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tcpdump_ddd() {
+        let text = "4\n40 0 0 12\n21 0 1 2048\n6 0 0 262144\n6 0 0 0\n";
+        let mut out = [Instruction::default(); 8];
+        let program = parse_ddd(text, &mut out).unwrap();
+        assert_eq!(program.len(), 4);
+        assert_eq!(program[1], Instruction::jump(0x15, 2048, 0, 1));
+        assert_eq!(program[2], Instruction::stmt(0x06, 262144));
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        let mut out = [Instruction::default(); 2];
+        assert_eq!(parse_ddd("", &mut out), Err(ParseError::BadCount));
+        assert_eq!(parse_ddd("x\n", &mut out), Err(ParseError::BadCount));
+        assert_eq!(
+            parse_ddd("3\n", &mut out),
+            Err(ParseError::TooLong {
+                count: 3,
+                capacity: 2
+            })
+        );
+        assert_eq!(
+            parse_ddd("1\n6 0 0\n", &mut out),
+            Err(ParseError::BadLine { line: 2 })
+        );
+        assert_eq!(
+            parse_ddd("1\n6 0 0 0 0\n", &mut out),
+            Err(ParseError::BadLine { line: 2 })
+        );
+        assert_eq!(
+            parse_ddd("1\n6 256 0 0\n", &mut out),
+            Err(ParseError::BadLine { line: 2 })
+        );
+        assert_eq!(
+            parse_ddd("2\n6 0 0 0\n", &mut out),
+            Err(ParseError::CountMismatch {
+                expected: 2,
+                found: 1
+            })
+        );
+    }
+}
