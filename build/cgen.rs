@@ -30,7 +30,40 @@ pub struct OpSpec {
     /// Whether the op is the skip, whose continuation lies a slot distance
     /// past its end.
     pub skip: bool,
+    /// Whether the op only shows how the compiler writes a conditional tail
+    /// jump to its continuation ([`JUMP_FORMS`]); not part of the table.
+    pub jump_form: bool,
 }
+
+/// File name, in `OUT_DIR`, of the family that shows the compiler's
+/// conditional tail jumps.
+const JUMP_FORMS_FILE: &str = "jump_forms.c";
+
+/// A family of functions that continue, or jump to their slot's target, on
+/// a condition. Some compilers make a conditional branch the tail call
+/// (clang on s390x: `jgne` instead of `jg`): build/extract.rs accepts a
+/// reference to `__next` only as the empty op's jump or as one of these,
+/// and only where the compiler is told the call must be a tail call
+/// (`musttail`), which it then guarantees; elsewhere the family is the
+/// empty op again.
+const JUMP_FORMS: &str =
+    "/* How the compiler writes a conditional tail jump (see build/cgen.rs). */
+#if defined(__has_attribute)
+#if __has_attribute(musttail)
+#define CJ_JUMP_FORMS 1
+#endif
+#endif
+#ifdef CJ_JUMP_FORMS
+OP {
+    if (CMP(r0, RHS))
+        NEXT();
+    JUMP(0);
+}
+#else
+OP_THROUGH { NEXT_THROUGH(); }
+#endif
+#undef CJ_JUMP_FORMS
+";
 
 /// Every op form in table order, plus the extra op if one is named.
 pub fn op_list() -> BuildResult<Vec<OpSpec>> {
@@ -66,7 +99,28 @@ pub fn op_list() -> BuildResult<Vec<OpSpec>> {
             slots: 2,
             terminal: false,
             skip: false,
+            jump_form: false,
         });
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?);
+    let file = out_dir.join(JUMP_FORMS_FILE);
+    std::fs::write(&file, JUMP_FORMS).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    for cond in crate::isa::Cond::ALL {
+        for (rhs, what) in [("r1", "reg"), ("IMM(1)", "imm"), ("0", "zero")] {
+            ops.push(OpSpec {
+                name: format!("cj_jump_form_{}_{what}", cond.name()),
+                variant: None,
+                file: file.clone(),
+                defines: vec![
+                    ("CMP", format!("cj_{}", cond.name())),
+                    ("RHS", rhs.to_string()),
+                ],
+                slots: 2,
+                terminal: false,
+                skip: false,
+                jump_form: true,
+            });
+        }
     }
     Ok(ops)
 }
@@ -166,6 +220,7 @@ fn spec(v: Variant) -> OpSpec {
         slots: v.slots(),
         terminal: v.is_terminal(),
         skip: v == Variant::Skip,
+        jump_form: false,
     }
 }
 

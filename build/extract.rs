@@ -4,7 +4,10 @@
 use crate::BuildResult;
 use crate::cgen::OpSpec;
 use crate::link::Built;
-use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SymbolIndex};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionFlags,
+    SymbolIndex,
+};
 use std::collections::HashMap;
 
 /// One extracted op.
@@ -32,11 +35,6 @@ pub struct Table {
     pub target: String,
 }
 
-/// How an op refers to its continuation, from the object file.
-struct Refs {
-    next: usize,
-}
-
 /// Whether 8-byte loads from a slot must be 8-aligned on `arch`: x86 loads
 /// any alignment at full speed; other targets may trap (armv7, real RISC-V
 /// parts, s390x `lgrl`) or pay, so the emitter pads.
@@ -48,27 +46,48 @@ fn slot_align(arch: &str) -> usize {
 }
 
 /// Extracts and checks every op.
+///
+/// The proof, for every op:
+/// - every relocation in its section is PC-relative (`reloc_class`) and
+///   refers to the op itself, its own slots or its own continuation; no
+///   other section has content the ops need (`check_sections`);
+/// - every reference to its continuation is a copy of the empty op's tail
+///   jump: the same bytes and the same relocations (type and addend), so the
+///   same instruction, which the compiler made for a tail call (`Jump`). A
+///   call, a branch with a link, or taking the continuation's address
+///   differs in its bytes or its relocation, on every target, so an op that
+///   would grow the native stack with every op it runs is rejected by name;
+/// - its bytes are the same when linked at another base, in reverse order
+///   (a backstop: the relocations already say no value depends on the
+///   address).
+///
+/// The tail jump is stripped when it is the op's only reference to its
+/// continuation and its last instruction, whatever padding the assembler
+/// put after it: the jump's copy ends where the function's size does.
 pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     let object = object::File::parse(&*built.object)
         .map_err(|e| format!("reading the ops' object file: {e}"))?;
     let distance = built.slot_distance;
     let linked = Linked::parse(&built.linked, "", distance)?;
     let shifted = Linked::parse(&built.shifted, " (shifted link)", distance)?;
-    let refs = ops
+    let mut compiled = ops
         .iter()
-        .map(|op| relocations(&object, op))
+        .map(|op| compiled(&object, op))
         .collect::<BuildResult<Vec<_>>>()?;
     check_sections(&object, ops)?;
-    let empty = linked.code(&ops[0])?;
-    if empty.is_empty() {
-        return Err(format!(
-            "op {}: empty, so no continuation jump to strip",
-            ops[0].name
-        ));
+    cut_trailer(&mut compiled);
+    let mut jump = Jump::of_empty(&compiled[0], &ops[0])?;
+    for (op, compiled) in ops.iter().zip(&compiled) {
+        if op.jump_form {
+            jump.learn(compiled);
+        }
     }
+    // The jump as linked (relaxation may shorten it): the empty op's code.
+    let linked_jump = linked.function_size(&ops[0])?;
     let mut stencils = Vec::with_capacity(ops.len());
-    for (op, refs) in ops.iter().zip(refs) {
-        if !op.terminal && refs.next == 0 {
+    for (op, compiled) in ops.iter().zip(&compiled) {
+        let starts = jump.find_in(compiled, op)?;
+        if !op.terminal && !op.jump_form && starts.is_empty() {
             return Err(format!(
                 "op {}: no recognisable continuation (no reference to {}__next)",
                 op.name, op.name
@@ -81,15 +100,30 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
                 op.name
             ));
         }
-        let stripped = !op.terminal && !op.skip && refs.next == 1 && code.ends_with(&empty);
+        // The jump is the last instruction, and the linker shortened the
+        // op by exactly as much as it shortened the empty op (nothing, but
+        // on RISC-V with GNU ld), so it is the linked op's last bytes too.
+        let last = matches!(starts[..], [(start, true)] if start + jump.len() == compiled.size);
+        let function = linked.function_size(op)?;
+        let stripped = !op.terminal
+            && !op.skip
+            && last
+            && compiled.size as i64 - function as i64 == jump.len() as i64 - linked_jump as i64
+            && function >= linked_jump;
         if stripped {
-            code.truncate(code.len() - empty.len());
+            code.truncate((function - linked_jump) as usize);
         }
         stencils.push(Stencil {
             name: op.name.clone(),
             code,
             stripped,
         });
+    }
+    if !stencils[0].code.is_empty() || !stencils[0].stripped {
+        return Err(format!(
+            "op {}: its tail jump is not all of it, so there is nothing to strip",
+            ops[0].name
+        ));
     }
     let slot_align = slot_align(&built.arch);
     check_padding(&stencils, slot_align)?;
@@ -139,9 +173,136 @@ fn check_sections(object: &object::File, ops: &[OpSpec]) -> BuildResult<()> {
     Ok(())
 }
 
-/// Checks that every relocation in `op`'s section targets the op itself or
-/// its own `__next`/`__immK` symbols, and counts the continuation references.
-fn relocations(object: &object::File, op: &OpSpec) -> BuildResult<Refs> {
+/// One relocation in an op's section of the compiled object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reloc {
+    /// Offset from the op's first byte.
+    offset: u64,
+    /// The ELF relocation type.
+    r_type: u32,
+    addend: i64,
+    /// Whether it refers to the op's continuation `<op>__next`.
+    next: bool,
+}
+
+/// One op as the compiler wrote it, before linking.
+struct Compiled {
+    /// The function's size (`.size`): its instructions, without the
+    /// padding the assembler may put after them to the section's end.
+    size: u64,
+    /// The bytes of its section.
+    data: Vec<u8>,
+    relocs: Vec<Reloc>,
+}
+
+/// The continuation jump as the compiler writes it: the empty op, whose
+/// code is nothing but its tail call, with its one reference to `__next`;
+/// and the conditional forms of it the compiler writes where it guarantees
+/// a tail call (`JUMP_FORMS` in build/cgen.rs).
+struct Jump {
+    /// Bytes and relocations of each form, the empty op's first; all as
+    /// long as the empty op's.
+    forms: Vec<(Vec<u8>, Vec<Reloc>)>,
+    /// Where the reference to `__next` lies in each form.
+    next_at: u64,
+}
+
+/// What kind of place a relocation fills in (`reloc_class`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// The displacement of a PC-relative branch (or call).
+    Branch,
+    /// Any other PC-relative value: the distance to a slot or a label.
+    Relative,
+    /// No value at all: a note for the linker (RISC-V's relaxation hints).
+    Marker,
+}
+
+/// The relocation types an op may contain, per architecture: only
+/// PC-relative ones, whose value is a distance between two places of the
+/// same op, and so the same wherever the op is copied. Everything else
+/// (absolute addresses, GOT and TOC entries, page-relative `adrp`, whose
+/// value depends on the address modulo 4 KiB) fails the build.
+///
+/// This is a list of relocation types, not of instructions: the ELF
+/// psABI of each architecture defines them, and a new compiler can only add
+/// to what the ops use, which then fails the build by name until it is
+/// listed here.
+fn reloc_class(arch: object::Architecture, r_type: u32) -> Option<Class> {
+    use Class::{Branch, Marker, Relative};
+    use object::Architecture as A;
+    use object::elf::*;
+    let t = object::elf::RelocationType(r_type);
+    match arch {
+        A::X86_64 => match t {
+            R_X86_64_PLT32 => Some(Branch),
+            R_X86_64_PC32 | R_X86_64_PC64 | R_X86_64_PC16 | R_X86_64_PC8 => Some(Relative),
+            _ => None,
+        },
+        A::I386 => match t {
+            R_386_PLT32 => Some(Branch),
+            R_386_PC32 | R_386_PC16 | R_386_PC8 => Some(Relative),
+            _ => None,
+        },
+        A::Aarch64 => match t {
+            R_AARCH64_JUMP26 | R_AARCH64_CALL26 | R_AARCH64_CONDBR19 | R_AARCH64_TSTBR14 => {
+                Some(Branch)
+            }
+            R_AARCH64_ADR_PREL_LO21
+            | R_AARCH64_LD_PREL_LO19
+            | R_AARCH64_PREL16
+            | R_AARCH64_PREL32
+            | R_AARCH64_PREL64 => Some(Relative),
+            _ => None,
+        },
+        A::Riscv32 | A::Riscv64 => match t {
+            R_RISCV_CALL | R_RISCV_CALL_PLT | R_RISCV_JAL | R_RISCV_BRANCH | R_RISCV_RVC_JUMP
+            | R_RISCV_RVC_BRANCH => Some(Branch),
+            // The low half names the `auipc` (a label of the op), not the
+            // slot: its value is the same distance.
+            R_RISCV_PCREL_HI20 | R_RISCV_PCREL_LO12_I | R_RISCV_PCREL_LO12_S | R_RISCV_32_PCREL => {
+                Some(Relative)
+            }
+            R_RISCV_RELAX | R_RISCV_ALIGN => Some(Marker),
+            _ => None,
+        },
+        A::Arm => match t {
+            // R_ARM_THM_CALL (10) is missing from `object`'s names.
+            R_ARM_PC24 | R_ARM_CALL | R_ARM_JUMP24 | R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19 => {
+                Some(Branch)
+            }
+            _ if r_type == 10 => Some(Branch),
+            R_ARM_REL32 | R_ARM_PREL31 | R_ARM_MOVW_PREL_NC | R_ARM_MOVT_PREL => Some(Relative),
+            R_ARM_V4BX => Some(Marker),
+            _ => None,
+        },
+        A::PowerPc64 => match t {
+            R_PPC64_REL24 | R_PPC64_REL14 | R_PPC64_REL14_BRTAKEN | R_PPC64_REL14_BRNTAKEN => {
+                Some(Branch)
+            }
+            R_PPC64_REL32 | R_PPC64_REL64 => Some(Relative),
+            // R_PPC64_REL24_NOTOC (116), R_PPC64_PCREL34 (132) and the
+            // R_PPC64_PCREL_OPT hint (123) are missing from `object`'s names.
+            _ => match r_type {
+                116 => Some(Branch),
+                132 => Some(Relative),
+                123 => Some(Marker),
+                _ => None,
+            },
+        },
+        A::S390x => match t {
+            R_390_PC16DBL | R_390_PC32DBL | R_390_PLT16DBL | R_390_PLT32DBL => Some(Branch),
+            R_390_PC16 | R_390_PC32 | R_390_PC64 => Some(Relative),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads `op` from the compiled object: its bytes, its size, and every
+/// relocation in it, after checking that each is PC-relative and refers to
+/// the op itself or its own `__next`/`__immK` symbols.
+fn compiled(object: &object::File, op: &OpSpec) -> BuildResult<Compiled> {
     let section_name = format!(".text.{}", op.name);
     let section = object.section_by_name(&section_name).ok_or_else(|| {
         format!(
@@ -153,36 +314,42 @@ fn relocations(object: &object::File, op: &OpSpec) -> BuildResult<Refs> {
         .map(|k| format!("{}__imm{k}", op.name))
         .collect();
     let next = format!("{}__next", op.name);
-    let mut refs = Refs { next: 0 };
+    let arch = object.architecture();
+    let mut relocs = Vec::new();
     for (offset, reloc) in section.relocations() {
-        let outside = |what: String| {
-            format!(
+        let RelocationFlags::Elf { r_type } = reloc.flags() else {
+            return Err(format!("op {}: a relocation that is not ELF", op.name));
+        };
+        let class = reloc_class(arch, r_type.0);
+        let outside = |what: String| match class {
+            Some(Class::Branch) => format!("op {}: calls {what}, which is outside the op", op.name),
+            _ => format!(
                 "op {}: refers to {what} at offset {offset:#x}, outside the op",
                 op.name
-            )
+            ),
         };
-        match reloc.target() {
+        let is_next = match reloc.target() {
             RelocationTarget::Symbol(index) => {
                 let (name, section_index) = symbol(object, index);
                 if name == next {
-                    refs.next += 1;
+                    true
                 } else if own.contains(&name) || section_index == Some(section.index()) {
                     // A slot of its own, or a label inside the op.
+                    false
                 } else if name.starts_with(&format!("{}__imm", op.name)) {
                     return Err(format!(
                         "op {}: reads {name} but has only {} slot(s)",
                         op.name, op.slots
                     ));
+                } else if name.is_empty() {
+                    return Err(outside("an unnamed symbol".into()));
+                } else if matches!(class, Some(Class::Branch)) {
+                    return Err(outside(name));
                 } else {
-                    let what = if name.is_empty() {
-                        "an unnamed symbol".to_string()
-                    } else {
-                        format!("symbol {name}")
-                    };
-                    return Err(outside(what));
+                    return Err(outside(format!("symbol {name}")));
                 }
             }
-            RelocationTarget::Section(index) if index == section.index() => {}
+            RelocationTarget::Section(index) if index == section.index() => false,
             RelocationTarget::Section(index) => {
                 let name = object
                     .section_by_index(index)
@@ -193,11 +360,164 @@ fn relocations(object: &object::File, op: &OpSpec) -> BuildResult<Refs> {
                     name.unwrap_or_else(|| "?".into())
                 )));
             }
-            // Markers without a target (RISC-V's R_RISCV_RELAX and the like).
-            _ => {}
+            // A marker without a target (RISC-V's R_RISCV_RELAX and the like).
+            _ => false,
+        };
+        if class.is_none() {
+            return Err(format!(
+                "op {}: relocation type {} at offset {offset:#x} is not PC-relative, so the op \
+                 would hold an absolute address",
+                op.name, r_type.0
+            ));
+        }
+        relocs.push(Reloc {
+            offset,
+            r_type: r_type.0,
+            addend: reloc.addend(),
+            next: is_next,
+        });
+    }
+    let size = object
+        .symbols()
+        .find(|s| s.name() == Ok(&*op.name) && s.section_index() == Some(section.index()))
+        .map(|s| s.size())
+        .filter(|&size| size > 0)
+        .ok_or_else(|| format!("op {}: no function symbol with a size", op.name))?;
+    let data = section
+        .data()
+        .map_err(|e| format!("op {}: reading its object bytes: {e}", op.name))?
+        .to_vec();
+    if size > data.len() as u64 {
+        return Err(format!(
+            "op {}: its function is longer than its section",
+            op.name
+        ));
+    }
+    Ok(Compiled { size, data, relocs })
+}
+
+impl Jump {
+    /// The empty op's code and relocations: its tail jump.
+    fn of_empty(empty: &Compiled, op: &OpSpec) -> BuildResult<Jump> {
+        let next: Vec<&Reloc> = empty.relocs.iter().filter(|r| r.next).collect();
+        let [next] = next.as_slice() else {
+            return Err(format!(
+                "op {}: {} references to its continuation, where its tail jump is one",
+                op.name,
+                next.len()
+            ));
+        };
+        Ok(Jump {
+            forms: vec![(
+                empty.data[..empty.size as usize].to_vec(),
+                empty.relocs.clone(),
+            )],
+            next_at: next.offset,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.forms[0].0.len() as u64
+    }
+
+    /// The bytes and relocations of `compiled` where a jump to `__next`
+    /// whose reference is `reference` would lie, if the op holds them all.
+    fn window<'c>(
+        &self,
+        compiled: &'c Compiled,
+        reference: &Reloc,
+    ) -> Option<(u64, &'c [u8], Vec<Reloc>)> {
+        let start = reference.offset.checked_sub(self.next_at)?;
+        let end = start + self.len();
+        if end > compiled.size {
+            return None;
+        }
+        let relocs = compiled
+            .relocs
+            .iter()
+            .filter(|r| (start..end).contains(&r.offset))
+            .map(|r| Reloc {
+                offset: r.offset - start,
+                ..r.clone()
+            })
+            .collect();
+        Some((start, &compiled.data[start as usize..end as usize], relocs))
+    }
+
+    /// Adds the conditional tail jumps of a `JUMP_FORMS` function.
+    fn learn(&mut self, compiled: &Compiled) {
+        for reference in compiled.relocs.iter().filter(|r| r.next) {
+            if let Some((_, bytes, relocs)) = self.window(compiled, reference)
+                && !self.forms.iter().any(|(b, r)| b == bytes && *r == relocs)
+            {
+                self.forms.push((bytes.to_vec(), relocs));
+            }
         }
     }
-    Ok(refs)
+
+    /// Where each of `op`'s references to its continuation starts a copy of
+    /// a tail jump, and whether it is the unconditional one; or why one is
+    /// not a tail jump.
+    fn find_in(&self, compiled: &Compiled, op: &OpSpec) -> BuildResult<Vec<(u64, bool)>> {
+        let mut starts = Vec::new();
+        for reference in compiled.relocs.iter().filter(|r| r.next) {
+            let form = self
+                .window(compiled, reference)
+                .and_then(|(start, bytes, relocs)| {
+                    let form = self
+                        .forms
+                        .iter()
+                        .position(|(b, r)| b == bytes && *r == relocs)?;
+                    Some((start, form == 0))
+                });
+            match form {
+                Some(found) => starts.push(found),
+                None => {
+                    return Err(format!(
+                        "op {}: reaches {}__next at offset {:#x} other than by a tail jump (by a \
+                         call, or a branch the empty op does not make), so it would not run in \
+                         constant stack",
+                        op.name, op.name, reference.offset
+                    ));
+                }
+            }
+        }
+        Ok(starts)
+    }
+}
+
+/// The bytes every op's function ends with (clang on powerpc64 ends each
+/// with a zeroed traceback table), which are no instruction: the longest
+/// common suffix of them all, usually none. Each op's size is cut to
+/// exclude it.
+fn cut_trailer(compiled: &mut [Compiled]) {
+    let function = |c: &Compiled| c.data[..c.size as usize].to_vec();
+    let mut trailer = function(&compiled[0]);
+    for c in compiled.iter() {
+        let f = function(c);
+        let common = trailer
+            .iter()
+            .rev()
+            .zip(f.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        trailer.drain(..trailer.len() - common);
+    }
+    for c in compiled.iter_mut() {
+        c.size -= trailer.len() as u64;
+    }
+}
+
+/// Reads the compiled object and checks each op's relocations: the part of
+/// the proof that needs no link. The link calls it when it fails, so that
+/// an op reaching outside itself is named rather than the linker's message.
+pub fn check_object(object: &[u8], ops: &[OpSpec]) -> BuildResult<()> {
+    let object =
+        object::File::parse(object).map_err(|e| format!("reading the ops' object file: {e}"))?;
+    for op in ops {
+        compiled(&object, op)?;
+    }
+    Ok(())
 }
 
 /// A symbol's name and section; a section symbol is named after its section.
@@ -273,7 +593,8 @@ fn check_blocks(stencils: &[Stencil], ops: &[OpSpec], distance: u64) -> BuildRes
 /// A linked image: op sections and symbol addresses.
 struct Linked<'a> {
     file: object::File<'a>,
-    symbols: HashMap<String, u64>,
+    /// Every symbol's address and size.
+    symbols: HashMap<String, (u64, u64)>,
     what: &'static str,
     /// Distance from an op's first byte to its first slot.
     distance: u64,
@@ -285,7 +606,7 @@ impl<'a> Linked<'a> {
             object::File::parse(data).map_err(|e| format!("reading the linked ops{what}: {e}"))?;
         let symbols = file
             .symbols()
-            .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+            .filter_map(|s| Some((s.name().ok()?.to_string(), (s.address(), s.size()))))
             .collect();
         Ok(Linked {
             file,
@@ -296,12 +617,27 @@ impl<'a> Linked<'a> {
     }
 
     fn symbol(&self, op: &OpSpec, name: &str) -> BuildResult<u64> {
-        self.symbols.get(name).copied().ok_or_else(|| {
-            format!(
-                "op {}: no symbol {name} in the linked ops{}",
+        self.symbols
+            .get(name)
+            .map(|&(address, _)| address)
+            .ok_or_else(|| {
+                format!(
+                    "op {}: no symbol {name} in the linked ops{}",
+                    op.name, self.what
+                )
+            })
+    }
+
+    /// The size of the op's function as linked: its instructions, without
+    /// the padding after them.
+    fn function_size(&self, op: &OpSpec) -> BuildResult<u64> {
+        match self.symbols.get(&op.name) {
+            Some(&(_, size)) if size > 0 => Ok(size),
+            _ => Err(format!(
+                "op {}: no function symbol with a size in the linked ops{}",
                 op.name, self.what
-            )
-        })
+            )),
+        }
     }
 
     /// The op's code, from its start to its end, after checking that its

@@ -303,6 +303,11 @@ fn link(
         .output()
         .map_err(|e| format!("running the linker ({}): {e}", command_line(&cmd)))?;
     if !result.status.success() {
+        // An op that reaches outside itself (a call to a function defined
+        // nowhere) fails the link: name it, as the checks after the link do.
+        let compiled =
+            std::fs::read(object).map_err(|e| format!("reading {}: {e}", object.display()))?;
+        crate::extract::check_object(&compiled, ops)?;
         return Err(format!(
             "linking the ops failed ({}):\n{}",
             command_line(&cmd),
