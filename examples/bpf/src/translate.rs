@@ -9,9 +9,12 @@
 //! | `R2` | the packet's first byte |
 //! | `R3` | the [`Context`](crate::run::Context): scratch memory `M[0..16]`, X, the captured and wire lengths, the packet pointer |
 //!
-//! X lives in the context. Within straight-line code the translation
-//! remembers when `R1` still holds it, so a load of X right after `ldx` or
-//! another use of X costs nothing; at every jump target it forgets.
+//! X lives in the context. The translation remembers when `R1` still holds
+//! it, so a load of X right after `ldx` or another use of X costs nothing;
+//! and which captured length earlier checks proved, so a packet load at a
+//! constant offset below it needs no check. Both facts follow the forward
+//! jumps and meet at their targets; a target of a backward jump starts from
+//! nothing known.
 //!
 //! # Semantics (libpcap 1.10 `bpf_filter`)
 //!
