@@ -18,4 +18,4 @@ pub use filter::{Filter, JitError, MAX_INSNS, MAX_LABELS};
 pub use instruction::{Disassembly, Instruction, Listing, op};
 pub use run::{Compiled, Interpreted, Run};
 pub use text::{ParseError, parse_ddd};
-pub use translate::Translation;
+pub use translate::{MAX_PER_INSN, Translation};

@@ -58,7 +58,7 @@ const RETURN_ZERO: Label = Label(0);
 
 /// The most copyjit instructions one cBPF instruction becomes, [`Insn::Bind`]s
 /// included (`ld [x + k]`: a bind and 16 instructions).
-pub(crate) const MAX_PER_INSN: usize = 17;
+pub const MAX_PER_INSN: usize = 17;
 /// The most instructions after the last cBPF instruction (return 0).
 pub(crate) const MAX_TAIL: usize = 3;
 
