@@ -78,13 +78,18 @@ impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
     }
 }
 
+/// The end of a code block that holds no slots yet, and so no data block to
+/// stay clear of.
+const OPEN: usize = usize::MAX;
+
 /// Where the next op goes, as offsets into the buffer.
 #[derive(Clone, Copy, Debug)]
 struct Cursor {
     /// The next code byte.
     pos: usize,
     /// The end of the current code block: [`SLOT_DISTANCE`] bytes after its
-    /// start.
+    /// first op with slots, where that op's slots begin; [`OPEN`] until the
+    /// block has one.
     block_end: usize,
     /// The end of the slot footprints in the current code block: an op with
     /// slots starts here or later, so that its slots follow the previous
@@ -104,7 +109,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             entry,
             at: Cursor {
                 pos: entry,
-                block_end: entry + SLOT_DISTANCE,
+                block_end: OPEN,
                 data_end: entry,
                 end: entry,
             },
@@ -304,6 +309,7 @@ impl Writer<'_> {
         // this one's slots.
         let mut skip_at = None;
         let mut start = at.pos;
+        let mut block_end = at.block_end;
         if !layout::fits(at.pos, pad, code.len(), N, skip.len(), at.block_end) {
             let skip_pad = at.data_end.saturating_sub(at.pos + skip.len());
             start = at.pos + skip_pad + skip.len() + SLOT_DISTANCE;
@@ -313,8 +319,13 @@ impl Writer<'_> {
                 return Err(Error::Unsupported);
             }
             skip_at = Some(skip_pad);
+            block_end = OPEN;
         }
         let op_at = start + pad;
+        if N > 0 && block_end == OPEN {
+            // The block's first slots: its data block starts here.
+            block_end = op_at + SLOT_DISTANCE;
+        }
         let code_end = op_at + code.len();
         let end = if N == 0 {
             code_end
@@ -337,9 +348,9 @@ impl Writer<'_> {
             // The next block starts past this one's data block.
             self.flush();
             self.at.pos = start;
-            self.at.block_end = start + SLOT_DISTANCE;
             self.at.data_end = start;
         }
+        self.at.block_end = block_end;
         self.pad_with::<STAGED>(nop, pad);
         self.put_code::<STAGED>(code, window);
         for (k, slot) in slots.into_iter().enumerate() {

@@ -2,13 +2,13 @@
 //! every op with its slots at the slot distance and checks that every op
 //! fits a block, and the emitter, which lays code out by the same rules.
 //!
-//! Generated code alternates **code blocks** and **data blocks**, each the
-//! slot distance `D` long (a per-target choice, `build/link.rs`):
+//! Generated code alternates **code blocks** and **data blocks**; the slot
+//! distance `D` is a per-target choice (`build/link.rs`):
 //!
 //! ```text
-//!  code block 0           data block 0          code block 1         data block 1
-//! [op op op ... op skip] [slot    slot slot   ] [op op ... op skip ] [slot ...]
-//!  ^c                     ^c + D: the op at c reads its K-th slot at c + D + 8 K
+//!  code block 0                data block 0          code block 1         data block 1
+//! [op op op ... op ... op skip] [slot    slot slot ] [op op ... op skip ] [slot ...]
+//!            ^c                  ^c + D: the op at c reads its K-th slot at c + D + 8 K
 //! ```
 //!
 //! - An op's K-th 8-byte data slot lies exactly `D + 8 K` bytes after the
@@ -16,14 +16,15 @@
 //!   PC-relatively with a distance the linker resolved, so no op jumps over
 //!   data and code stays dense.
 //! - Ops follow one another in a code block with nothing between them but
-//!   padding: before an op with slots, to keep its slots at least
-//!   [`slot footprint`](footprint) apart from the previous op's and aligned
-//!   to `SLOT_ALIGN`.
-//! - When the next op (its padding, its footprint, and room for a skip
-//!   after it) would not fit the code block, a **skip** ends it: the empty op
-//!   linked with its continuation `D` bytes past its end, one direct jump
-//!   over the data block into the next code block. A code block never holds
-//!   more than `D` bytes, so its slots never reach the next code block.
+//!   padding before an op with slots: to keep its slots clear of the previous
+//!   op's (see [`footprint`]) and aligned to `SLOT_ALIGN`.
+//! - A code block's data block starts `D` bytes after the block's first op
+//!   with slots, so the block's code must end there. When the next op (its
+//!   padding, its footprint, and room for a skip after it) would not fit, a
+//!   **skip** ends the block: the empty op linked with its continuation `D`
+//!   bytes past its end, one direct jump over the data block into the next
+//!   code block. Code without slots needs no data block and no skip: it
+//!   runs on, dense, until an op with slots.
 //! - A code block starts `D` bytes after the previous skip's end, so it is
 //!   not at a fixed address: all distances are relative, and finished code
 //!   runs wherever it is copied (with the same alignment).

@@ -321,3 +321,42 @@ fn entry_is_aligned_whatever_the_buffer() {
         assert_eq!(code.bytes().as_ptr() as usize % CODE_ALIGN, 0);
     }
 }
+
+/// Bytes the chain of `n` register additions spans, finished.
+fn register_chain_bytes(n: usize) -> usize {
+    let add = Insn::Bin {
+        op: BinOp::Add,
+        dst: Reg::R0,
+        lhs: Reg::R0,
+        rhs: Reg::R1,
+    };
+    let mut buf = vec![0u8; 64 * n + 4 * SLOT_DISTANCE];
+    let mut asm: Assembler = Assembler::new(&mut buf);
+    asm.emit_all(&vec![add; n]).unwrap();
+    asm.finish().unwrap().bytes().len()
+}
+
+#[test]
+fn code_without_slots_has_no_data_blocks() {
+    // Far longer than a block: every op adds exactly its own bytes, so no
+    // skip and no data block came between them.
+    let (one, n) = (
+        register_chain_bytes(1) - register_chain_bytes(0),
+        4 * SLOT_DISTANCE,
+    );
+    assert_eq!(
+        register_chain_bytes(2 * n) - register_chain_bytes(n),
+        n * one
+    );
+    // And it runs.
+    let p = vec![
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        };
+        n
+    ];
+    assert_eq!(jit(&p, [0, 1, 0, 0]), Ok(n as u64));
+}

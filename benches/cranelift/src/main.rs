@@ -89,8 +89,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let latency = sum_latency(&sum, &speed)?;
     let runs = run_sum(&sum, &speed)?;
+    let chains = run_chains()?;
 
     print_tables(&rows, &latency, &runs);
+    print_chains(&chains);
     println!();
     println!(
         "Load average (1 min) before and after the run: {load_before}, {}. \
@@ -419,6 +421,72 @@ fn run_sum(sum: &[Insn], cl: &Cranelift) -> Result<Runs, Box<dyn std::error::Err
         cranelift,
         interpreter,
     })
+}
+
+/// One chain length: nanoseconds per op of the register chain and of the
+/// immediate chain, and the bytes each spans (code and data blocks).
+struct Chain {
+    n: usize,
+    reg_ns: f64,
+    imm_ns: f64,
+    reg_bytes: usize,
+    imm_bytes: usize,
+}
+
+/// The straight-line chains of `programs::chain`, each run as copyjit code;
+/// the fastest batch of calls, per op.
+fn run_chains() -> Result<Vec<Chain>, Box<dyn std::error::Error>> {
+    let mut memory = CodeMemory::new(1 << 20)?;
+    let mut chains = Vec::new();
+    for n in programs::CHAIN_LENGTHS {
+        let mut per_op = [(0.0, 0); 2];
+        for (imm, out) in [false, true].into_iter().zip(&mut per_op) {
+            let program = programs::chain(n, imm);
+            let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
+            asm.emit_all(&program)?;
+            let code = asm.finish()?;
+            let bytes = code.bytes().len();
+            let code = code.make_executable(&Linux)?;
+            // SAFETY: the chain touches no memory and calls nothing.
+            let run = || unsafe { code.call(black_box([0, 1, 0, 0])) };
+            assert_eq!(run(), n as u64, "wrong chain result");
+            *out = (time(Duration::from_secs(1), run) / n as f64, bytes);
+        }
+        let [(reg_ns, reg_bytes), (imm_ns, imm_bytes)] = per_op;
+        chains.push(Chain {
+            n,
+            reg_ns,
+            imm_ns,
+            reg_bytes,
+            imm_bytes,
+        });
+    }
+    Ok(chains)
+}
+
+fn print_chains(chains: &[Chain]) {
+    println!();
+    println!(
+        "Straight-line chains of N additions, run as copyjit code: `add r0, r0, imm` reads \
+         its immediate from a data slot, `add r0, r0, r1` has none. Bytes are what the code \
+         spans, data blocks included."
+    );
+    println!();
+    println!(
+        "| N | `add r0, r0, r1` ns/op | `add r0, r0, imm` ns/op | imm ÷ reg | bytes/op: reg / imm |"
+    );
+    println!("|--:|--:|--:|--:|--:|");
+    for c in chains {
+        println!(
+            "| {} | {} | {} | {} | {:.1} / {:.1} |",
+            group(c.n as f64, 0),
+            num(c.reg_ns),
+            num(c.imm_ns),
+            ratio(c.imm_ns / c.reg_ns),
+            c.reg_bytes as f64 / c.n as f64,
+            c.imm_bytes as f64 / c.n as f64,
+        );
+    }
 }
 
 /// `x` with thousands separators and `decimals` decimals.
