@@ -209,6 +209,7 @@ fn spec(v: Variant) -> OpSpec {
         ),
         Variant::Call => ("call".into(), "call", vec![]),
         Variant::Ret => ("ret".into(), "ret", vec![]),
+        Variant::RetImm => ("ret_imm".into(), "ret_imm", vec![]),
         // The empty op, linked with its continuation past the data block.
         Variant::Skip => ("skip".into(), "empty", vec![]),
     };

@@ -1,5 +1,6 @@
-/* DST = memory of TYPE at BASE + slot 0, zero- or sign-extended by TYPE. */
+/* DST = memory of TYPE at BASE + slot 0, zero- or sign-extended by TYPE
+ * (TYPE_load in semantics.h; the big-endian types at any alignment). */
 OP {
-    DST = (reg_t)(int64_t)*(const TYPE *)CJ_ADDR(BASE, IMM(0));
+    DST = CJ_CAT(TYPE, _load)(CJ_ADDR(BASE, IMM(0)));
     NEXT();
 }

@@ -96,5 +96,43 @@ CJ_INLINE int cj_slt(reg_t a, reg_t b) { return CJ_S(a) < CJ_S(b); }
 CJ_INLINE int cj_sle(reg_t a, reg_t b) { return CJ_S(a) <= CJ_S(b); }
 CJ_INLINE int cj_sgt(reg_t a, reg_t b) { return CJ_S(a) > CJ_S(b); }
 CJ_INLINE int cj_sge(reg_t a, reg_t b) { return CJ_S(a) >= CJ_S(b); }
+CJ_INLINE int cj_tst(reg_t a, reg_t b) { return (a & b) != 0; }
+CJ_INLINE int cj_ntst(reg_t a, reg_t b) { return (a & b) == 0; }
+
+/* Loads, named after their type in copyjit.h: native byte order at the
+ * type's alignment, zero- or sign-extended through the type. */
+#define CJ_NATIVE_LOAD(t)                                                      \
+    CJ_INLINE reg_t t##_load(uintptr_t at) {                                   \
+        return (reg_t)(int64_t)*(const t *)at;                                 \
+    }
+CJ_NATIVE_LOAD(cj_u8)
+CJ_NATIVE_LOAD(cj_u16)
+CJ_NATIVE_LOAD(cj_u32)
+CJ_NATIVE_LOAD(cj_u64)
+CJ_NATIVE_LOAD(cj_i8)
+CJ_NATIVE_LOAD(cj_i16)
+CJ_NATIVE_LOAD(cj_i32)
+
+/*
+ * Big-endian loads at any alignment: a copy of constant size into a local,
+ * which the compiler turns into one load where the target allows unaligned
+ * access and into byte loads where it does not (never a call to memcpy: the
+ * build rejects any reference outside the op), then a byte swap on
+ * little-endian targets.
+ */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CJ_FROM_BE(bits, x) (x)
+#else
+#define CJ_FROM_BE(bits, x) __builtin_bswap##bits(x)
+#endif
+#define CJ_BE_LOAD(bits)                                                       \
+    CJ_INLINE reg_t cj_be##bits##_load(uintptr_t at) {                         \
+        uint##bits##_t v;                                                      \
+        __builtin_memcpy(&v, (const void *)at, sizeof v);                      \
+        return CJ_FROM_BE(bits, v);                                            \
+    }
+CJ_BE_LOAD(16)
+CJ_BE_LOAD(32)
+CJ_BE_LOAD(64)
 
 #endif

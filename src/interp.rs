@@ -245,6 +245,13 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                     Some(ret) => pc = ret,
                     None => return Ok(r[0]),
                 },
+                Insn::RetImm { imm } => {
+                    r[0] = imm;
+                    match return_to(frames, &mut depth, &mut r) {
+                        Some(ret) => pc = ret,
+                        None => return Ok(r[0]),
+                    }
+                }
                 Insn::Nop | Insn::Bind(_) => {}
             }
         }
@@ -312,6 +319,8 @@ pub(crate) fn holds(cond: Cond, a: u64, b: u64) -> bool {
         Cond::SLe => sa <= sb,
         Cond::SGt => sa > sb,
         Cond::SGe => sa >= sb,
+        Cond::Test => a & b != 0,
+        Cond::NotTest => a & b == 0,
     }
 }
 
@@ -335,6 +344,9 @@ unsafe fn load(kind: Load, at: usize) -> u64 {
             Load::I8 => p.cast::<i8>().read() as u64,
             Load::I16 => p.cast::<i16>().read_unaligned() as u64,
             Load::I32 => p.cast::<i32>().read_unaligned() as u64,
+            Load::Be16 => u64::from(u16::from_be(p.cast::<u16>().read_unaligned())),
+            Load::Be32 => u64::from(u32::from_be(p.cast::<u32>().read_unaligned())),
+            Load::Be64 => u64::from_be(p.cast::<u64>().read_unaligned()),
         }
     }
 }

@@ -120,6 +120,8 @@ op_enum! {
         SLe = "sle", "Signed less than or equal.";
         SGt = "sgt", "Signed greater than.";
         SGe = "sge", "Signed greater than or equal.";
+        Test = "tst", "`lhs & rhs` is not zero (any bit in common).";
+        NotTest = "ntst", "`lhs & rhs` is zero (no bit in common).";
     }
 }
 
@@ -133,6 +135,9 @@ op_enum! {
         I8 = "i8", "8 bits, sign-extended.";
         I16 = "i16", "16 bits, sign-extended.";
         I32 = "i32", "32 bits, sign-extended.";
+        Be16 = "be16", "16 bits stored big-endian (most significant byte first), zero-extended; any alignment.";
+        Be32 = "be32", "32 bits stored big-endian, zero-extended; any alignment.";
+        Be64 = "be64", "64 bits stored big-endian; any alignment.";
     }
 }
 
@@ -158,10 +163,16 @@ impl Load {
     pub const fn size(self) -> usize {
         match self {
             Load::U8 | Load::I8 => 1,
-            Load::U16 | Load::I16 => 2,
-            Load::U32 | Load::I32 => 4,
-            Load::U64 => 8,
+            Load::U16 | Load::I16 | Load::Be16 => 2,
+            Load::U32 | Load::I32 | Load::Be32 => 4,
+            Load::U64 | Load::Be64 => 8,
         }
+    }
+
+    /// Whether the load reads its bytes most significant first, whatever
+    /// the target's byte order (and then at any alignment).
+    pub const fn is_big_endian(self) -> bool {
+        matches!(self, Load::Be16 | Load::Be32 | Load::Be64)
     }
 }
 
@@ -200,7 +211,8 @@ pub type HostFn = extern "C" fn(u64, u64, u64, u64) -> u64;
 ///
 /// Memory is addressed by a register plus a signed 64-bit offset (truncated
 /// to the pointer width on 32-bit targets); accesses must be aligned to their
-/// size on targets that require it.
+/// size on targets that require it, except big-endian loads
+/// ([`Load::is_big_endian`]), which work at any address on every target.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Insn {
@@ -323,6 +335,11 @@ pub enum Insn {
     },
     /// Return `R0` to the caller: the host, or an [`Insn::Call`].
     Ret,
+    /// `R0 = imm`, then return it as [`Insn::Ret`] does.
+    RetImm {
+        /// The value returned.
+        imm: u64,
+    },
     /// Do nothing (one machine no-op).
     Nop,
     /// Bind a label to the position of the next instruction.

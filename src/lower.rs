@@ -71,6 +71,7 @@ pub(crate) fn lower_with<F: Form>(insn: &Insn, form: F) -> Option<F::Output> {
         }
         Insn::Call { target } => form.form(Variant::Call, [Slot::Label(target)]),
         Insn::Ret => form.form(Variant::Ret, []),
+        Insn::RetImm { imm } => form.form(Variant::RetImm, [v(imm)]),
         Insn::Nop => form.form(Variant::Nop, []),
         Insn::Bind(_) => return None,
     })
@@ -221,6 +222,7 @@ mod tests {
             Insn::CallHost { dst: r, func: host },
             Insn::Call { target: l },
             Insn::Ret,
+            Insn::RetImm { imm: 7 },
             Insn::Nop,
         ];
         for insn in &all {

@@ -70,7 +70,8 @@ pub enum Group {
     BranchImm,
     /// Forward and backward jumps, and no-ops.
     Jump,
-    /// Loads of every [`Load`] kind, with positive and negative offsets.
+    /// Loads of every [`Load`] kind, with positive and negative offsets;
+    /// big-endian loads at every misalignment.
     Load,
     /// Stores of every [`Width`].
     Store,
@@ -78,7 +79,8 @@ pub enum Group {
     Stack,
     /// Calls of a host function into every register.
     HostCall,
-    /// Calls between generated functions, and returns.
+    /// Calls between generated functions, and returns (of `R0` and of an
+    /// immediate).
     Call,
 }
 
@@ -532,8 +534,8 @@ impl<'a, P: Platform> Runner<'a, P> {
             .make_executable(self.platform)
             .map_err(|_| Mismatch::Platform)?;
         // SAFETY: the self-test's programs load and store only within the
-        // runner's `Scratch` (at offsets the cases keep in bounds and
-        // aligned), push and pop only within its `Stack` with `SP` at its
+        // runner's `Scratch` (at offsets the cases keep in bounds, and
+        // aligned but for big-endian loads), push and pop only within its `Stack` with `SP` at its
         // top, call only `mix`, and nest calls at most 21 deep.
         Ok(unsafe { code.call(args) })
     }
@@ -758,11 +760,27 @@ impl<'a, P: Platform> Runner<'a, P> {
             for &kind in Load::ALL {
                 // The low `size` bytes of the value, wherever the target
                 // keeps them.
-                let at = if cfg!(target_endian = "big") {
-                    24 - kind.size()
-                } else {
-                    16
-                };
+                let (mut at, mut bytes, mut expected) = (
+                    if cfg!(target_endian = "big") {
+                        24 - kind.size()
+                    } else {
+                        16
+                    },
+                    bytes,
+                    expect_load(kind, value),
+                );
+                if kind.is_big_endian() {
+                    // The value's bytes most significant first, at every
+                    // misalignment (one per value, 0 to 7).
+                    at = 8 + i % 8;
+                    bytes = [FILL; SCRATCH];
+                    let mut rest = value;
+                    for b in bytes.iter_mut().skip(at).take(8).rev() {
+                        *b = rest as u8;
+                        rest >>= 8;
+                    }
+                    expected = expect_load_be(kind.size(), &bytes[at..]);
+                }
                 // Half the values are reached with a positive offset, half
                 // from 1000 bytes past them with a negative one.
                 let (base_value, offset) = if i % 2 == 0 {
@@ -781,7 +799,7 @@ impl<'a, P: Platform> Runner<'a, P> {
                         let mut args = MARKERS;
                         args[base.index()] = base_value;
                         let mut expect = args;
-                        expect[dst.index()] = expect_load(kind, value);
+                        expect[dst.index()] = expected;
                         let effect = Effect {
                             scratch: &scratch,
                             before: bytes,
@@ -884,6 +902,22 @@ impl<'a, P: Platform> Runner<'a, P> {
         ];
         let args = [9, MARKERS[1], MARKERS[2], MARKERS[3]];
         self.case(call, &program, args, [86, 5, MARKERS[2], MARKERS[3]], None);
+
+        // main: call f; f: ret imm (R0 = imm; the call keeps R1 to R3).
+        for imm in EDGES {
+            let (f, done) = (Label(0), Label(1));
+            let ret = Insn::RetImm { imm };
+            let program = [
+                Insn::Call { target: f },
+                Insn::Jump { target: done },
+                Insn::Bind(f),
+                mov_imm(Reg::R0, 5),
+                ret,
+                Insn::Bind(done),
+            ];
+            let args = [9, MARKERS[1], MARKERS[2], MARKERS[3]];
+            self.case(ret, &program, args, [imm, args[1], args[2], args[3]], None);
+        }
 
         // fib(n) by recursion, saving the argument on the stack.
         let (fib, base, done) = (Label(0), Label(1), Label(2));
@@ -1016,6 +1050,8 @@ fn expect_cond(cond: Cond, a: u64, b: u64) -> bool {
         Cond::SLe => signed != Greater,
         Cond::SGt => signed == Greater,
         Cond::SGe => signed != Less,
+        Cond::Test => (0..64).any(|i| (a >> i) & 1 == 1 && (b >> i) & 1 == 1),
+        Cond::NotTest => (0..64).all(|i| (a >> i) & 1 == 0 || (b >> i) & 1 == 0),
     }
 }
 
@@ -1029,7 +1065,17 @@ fn expect_load(kind: Load, value: u64) -> u64 {
         Load::I8 => i64::from(value as u8 as i8) as u64,
         Load::I16 => i64::from(value as u16 as i16) as u64,
         Load::I32 => i64::from(value as u32 as i32) as u64,
+        // From bytes, in `expect_load_be`.
+        Load::Be16 | Load::Be32 | Load::Be64 => 0,
     }
+}
+
+/// What a big-endian load of `size` bytes gives from `bytes`.
+fn expect_load_be(size: usize, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(size)
+        .fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
 /// The bytes a store of `width` writes, in memory order, padded to 8.

@@ -52,12 +52,14 @@ pub enum Variant {
     /// the op's end: the jump from a full code block over its data block to
     /// the next code block. Emitted by the emitter, never by a program.
     Skip,
+    /// `r0 = slot0`, then return r0.
+    RetImm,
 }
 
 const R: usize = 4;
 
 /// How many forms each family has, in table order.
-const FAMILIES: [usize; 18] = [
+const FAMILIES: [usize; 19] = [
     1,                            // Empty
     1,                            // Nop
     BinOp::ALL.len() * R * R * R, // Bin
@@ -76,6 +78,7 @@ const FAMILIES: [usize; 18] = [
     1,                            // Call
     1,                            // Ret
     1,                            // Skip
+    1,                            // RetImm
 ];
 
 /// The index of the first form of each family, and the number of forms.
@@ -126,6 +129,7 @@ impl Variant {
             Variant::Call => (BASE[15], [0; 4]),
             Variant::Ret => (BASE[16], [0; 4]),
             Variant::Skip => (BASE[17], [0; 4]),
+            Variant::RetImm => (BASE[18], [0; 4]),
         };
         first + ((digits[0] * R + digits[1]) * R + digits[2]) * R + digits[3]
     }
@@ -142,7 +146,8 @@ impl Variant {
             | Variant::Load(..)
             | Variant::Store(..)
             | Variant::CallHost(_)
-            | Variant::Call => 1,
+            | Variant::Call
+            | Variant::RetImm => 1,
             _ => 0,
         }
     }
@@ -152,7 +157,7 @@ impl Variant {
     /// return, or a branch whose condition always holds (`x <= x`).
     pub const fn is_terminal(self) -> bool {
         match self {
-            Variant::Jump | Variant::Ret => true,
+            Variant::Jump | Variant::Ret | Variant::RetImm => true,
             Variant::Branch(c, a, b) => {
                 a as u8 == b as u8
                     && matches!(c, Cond::Eq | Cond::ULe | Cond::UGe | Cond::SLe | Cond::SGe)
@@ -213,6 +218,6 @@ impl Variant {
             .chain(regs.map(Variant::Push))
             .chain(regs.map(Variant::Pop))
             .chain(regs.map(Variant::CallHost))
-            .chain([Variant::Call, Variant::Ret, Variant::Skip])
+            .chain([Variant::Call, Variant::Ret, Variant::Skip, Variant::RetImm])
     }
 }

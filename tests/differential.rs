@@ -130,8 +130,12 @@ impl Gen<'_> {
         let imm = self.mem.scratch_addr();
         self.out.push(Insn::MovImm { dst: base, imm });
         let kind = self.pick(Load::ALL);
-        let offset = (self.rng.usize(..SCRATCH_WORDS) * 8
-            + self.rng.usize(..8 / kind.size()) * kind.size()) as i64;
+        let offset = if kind.is_big_endian() {
+            // At any alignment.
+            self.rng.usize(..=SCRATCH_WORDS * 8 - kind.size())
+        } else {
+            self.rng.usize(..SCRATCH_WORDS) * 8 + self.rng.usize(..8 / kind.size()) * kind.size()
+        } as i64;
         if self.rng.bool() {
             let dst = self.reg_but(keep);
             self.out.push(Insn::Load {
@@ -241,6 +245,16 @@ impl Gen<'_> {
         }
     }
 
+    /// A return of `R0` or of an immediate.
+    fn ret(&mut self) {
+        let ret = if self.rng.bool() {
+            Insn::Ret
+        } else {
+            Insn::RetImm { imm: self.imm() }
+        };
+        self.out.push(ret);
+    }
+
     fn block(&mut self, keep: &[Reg], depth: u32, len: usize) {
         for _ in 0..self.rng.usize(1..=len) {
             match self.rng.u8(..12) {
@@ -255,7 +269,8 @@ impl Gen<'_> {
 }
 
 /// A random program: a main body, an optional call of a straight-line
-/// subroutine placed after the main return. Every [`LONG_EVERY`]th is long.
+/// subroutine placed after the main return; each return is of `R0` or of an
+/// immediate. Every [`LONG_EVERY`]th is long.
 fn program(seed: u64, mem: &Memory) -> Vec<Insn> {
     let mut g = Gen {
         rng: Rng::with_seed(seed),
@@ -279,13 +294,13 @@ fn program(seed: u64, mem: &Memory) -> Vec<Insn> {
         dst: Reg::R0,
         func: common::observe,
     });
-    g.out.push(Insn::Ret);
+    g.ret();
     if call {
         g.out.push(Insn::Bind(sub));
         for _ in 0..g.rng.usize(1..6) {
             g.simple(&[Reg::SP]);
         }
-        g.out.push(Insn::Ret);
+        g.ret();
     }
     assert!(usize::from(g.next_label) <= LABELS);
     g.out

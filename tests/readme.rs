@@ -80,6 +80,7 @@ fn table() -> String {
         "",
         "Return `R0` to the caller (the host or a `call`).",
     );
+    row("ret", "`imm`", "`R0 = imm`, then return it as `ret` does.");
     row("nop", "", "Do nothing.");
     t
 }

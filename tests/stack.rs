@@ -27,6 +27,7 @@ const STACK: usize = 32 * 1024;
 const TOP: Label = Label(0);
 const AFTER: Label = Label(1);
 const SUB: Label = Label(2);
+const SUB_IMM: Label = Label(3);
 
 thread_local! {
     /// The lowest and highest native stack address [`probe`] saw.
@@ -163,6 +164,8 @@ fn program(body: &[Insn], memory: &Memory, iterations: u64, checked: bool) -> Ve
         Insn::Ret,
         Insn::Bind(SUB),
         Insn::Ret,
+        Insn::Bind(SUB_IMM),
+        Insn::RetImm { imm: 5 },
     ]);
     p
 }
@@ -319,6 +322,7 @@ fn calls() {
         .map(|dst| one(Insn::CallHost { dst, func: host }))
         .collect();
     bodies.push(one(Insn::Call { target: SUB }));
+    bodies.push(one(Insn::Call { target: SUB_IMM }));
     run_all(bodies);
 }
 
