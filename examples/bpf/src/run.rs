@@ -15,8 +15,8 @@ pub trait Run {
     fn run(&self, packet: &[u8], wirelen: u32) -> u32;
 }
 
-/// What generated code finds at `R3`: scratch memory, X, the lengths and the
-/// packet pointer (to restore `R2` after a load that borrowed it).
+/// What generated code finds at `R3`: scratch memory, X and the lengths
+/// (and the packet pointer, which it finds in `R2`).
 #[repr(C)]
 pub(crate) struct Context {
     /// `M[0..16]`, zero-extended; cleared only when the program reads it.
@@ -27,7 +27,7 @@ pub(crate) struct Context {
     caplen: u64,
     /// The length on the wire.
     wirelen: u64,
-    /// The packet's address.
+    /// The packet's address, `R2` at entry.
     packet: u64,
 }
 
@@ -40,8 +40,6 @@ impl Context {
     pub(crate) const CAPLEN: i64 = offset_of!(Context, caplen) as i64;
     /// Offset of the wire length.
     pub(crate) const WIRELEN: i64 = offset_of!(Context, wirelen) as i64;
-    /// Offset of the packet pointer.
-    pub(crate) const PACKET: i64 = offset_of!(Context, packet) as i64;
 
     fn new(packet: &[u8], wirelen: u32, clear_scratch: bool) -> Self {
         Context {

@@ -7,7 +7,7 @@
 //! | `R0` | A, always zero-extended from 32 bits; the return value |
 //! | `R1` | a temporary, which may hold a copy of X (see below) |
 //! | `R2` | the packet's first byte |
-//! | `R3` | the [`Context`](crate::run::Context): scratch memory `M[0..16]`, X, the captured and wire lengths, the packet pointer |
+//! | `R3` | the [`Context`](crate::run::Context): scratch memory `M[0..16]`, X, the captured and wire lengths |
 //!
 //! X lives in the context. The translation remembers when `R1` still holds
 //! it, so a load of X right after `ldx` or another use of X costs nothing;
@@ -21,9 +21,9 @@
 //! - 32-bit arithmetic wraps: `add`, `sub`, `mul`, `neg` and `lsh` are
 //!   followed by an `and` with `0xffff_ffff`; the others cannot set the
 //!   upper half of a zero-extended A.
-//! - Packet loads are big-endian and assembled from bytes, so they work at
-//!   any alignment on any target. Each is checked against the captured
-//!   length first, in 64-bit arithmetic, so `X + k` never wraps: an access
+//! - Packet loads are copyjit's big-endian loads (`load.be16`,
+//!   `load.be32`), which work at any alignment on any target. Each is
+//!   checked against the captured length first, in 64-bit arithmetic, so `X + k` never wraps: an access
 //!   past the captured bytes returns 0 from the filter (label `L0`).
 //! - Division and modulo by X = 0 return 0 from the filter.
 //! - `lsh x` and `rsh x` with X ≥ 32 leave A = 0 (copyjit shifts by the count
@@ -57,10 +57,10 @@ const MASK: u64 = 0xffff_ffff;
 const RETURN_ZERO: Label = Label(0);
 
 /// The most copyjit instructions one cBPF instruction becomes, [`Insn::Bind`]s
-/// included (`ld [x + k]`: a bind and 16 instructions).
-pub const MAX_PER_INSN: usize = 17;
+/// included (`ld [x + k]`: a bind and 6 instructions).
+pub const MAX_PER_INSN: usize = 7;
 /// The most instructions after the last cBPF instruction (return 0).
-pub(crate) const MAX_TAIL: usize = 3;
+pub(crate) const MAX_TAIL: usize = 2;
 
 /// The copyjit instructions of one cBPF instruction.
 #[derive(Clone, Copy)]
@@ -251,26 +251,14 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         self.x_in_t = false;
     }
 
-    /// A = the `size`-byte big-endian value at `[base + offset]`, using `R1`
-    /// (and `R2`, restored afterwards, for 4 bytes when `base` is `R1`).
+    /// A = the `size`-byte big-endian value at `[base + offset]`.
     fn load_be(&mut self, size: u32, base: Reg, offset: i64) {
-        self.emit(load(Load::U8, RA, base, offset));
-        for i in 1..i64::from(size) {
-            // The last byte may overwrite the base; a middle byte needs a
-            // register other than A and the base.
-            let tmp = if base == RP || i == i64::from(size) - 1 {
-                RT
-            } else {
-                RP
-            };
-            self.emit(bin_imm(BinOp::Shl, RA, 8));
-            self.emit(load(Load::U8, tmp, base, offset + i));
-            self.emit(bin(BinOp::Or, RA, tmp));
-        }
-        if base != RP && size > 2 {
-            self.emit(load(Load::U64, RP, RC, Context::PACKET));
-        }
-        self.clobber_t();
+        let kind = match size {
+            1 => Load::U8,
+            2 => Load::Be16,
+            _ => Load::Be32,
+        };
+        self.emit(load(kind, RA, base, offset));
     }
 
     /// A conditional jump: to `jt` when `lhs cond rhs`, else to `jf`
@@ -329,8 +317,7 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         let code = insn.code;
         match code {
             c if c == RET | K => {
-                self.emit(Insn::MovImm { dst: RA, imm: k64 });
-                self.emit(Insn::Ret);
+                self.emit(Insn::RetImm { imm: k64 });
                 self.falls = false;
             }
             c if c == RET | A => {
@@ -340,14 +327,14 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
 
             // Absolute loads: A is about to be overwritten, so it holds the
             // captured length for the check.
-            c if c == LD | B | ABS => {
-                self.check_caplen(k64 + 1, RA);
-                self.emit(load(Load::U8, RA, RP, i64::from(k)));
-            }
-            c if c == LD | H | ABS || c == LD | W | ABS => {
-                let size = if c == LD | H | ABS { 2 } else { 4 };
-                self.check_caplen(k64 + size, RA);
-                self.load_be(size as u32, RP, i64::from(k));
+            c if c == LD | B | ABS || c == LD | H | ABS || c == LD | W | ABS => {
+                let size: u32 = match c & 0x18 {
+                    B => 1,
+                    H => 2,
+                    _ => 4,
+                };
+                self.check_caplen(k64 + u64::from(size), RA);
+                self.load_be(size, RP, i64::from(k));
             }
 
             // Indexed loads: R1 = X + k + size, at most 2^33, is compared with
@@ -408,34 +395,18 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                     JEQ => (Cond::Eq, Cond::Ne),
                     JGT => (Cond::UGt, Cond::ULe),
                     JGE => (Cond::UGe, Cond::ULt),
-                    _ => (Cond::Ne, Cond::Eq),
+                    // `jset`: A & (X or k) is not zero.
+                    _ => (Cond::Test, Cond::NotTest),
                 };
                 let jt = next + usize::from(insn.jt);
                 let jf = next + usize::from(insn.jf);
-                let mut lhs = RA;
                 let rhs = if c & X != 0 {
                     self.x_to_t();
                     Rhs::Reg(RT)
                 } else {
                     Rhs::Imm(k64)
                 };
-                if c & 0xf0 == JSET {
-                    // R1 = A & (X or k), tested against 0.
-                    match rhs {
-                        Rhs::Reg(_) => self.emit(bin(BinOp::And, RT, RA)),
-                        Rhs::Imm(imm) => self.emit(Insn::BinImm {
-                            op: BinOp::And,
-                            dst: RT,
-                            lhs: RA,
-                            imm,
-                        }),
-                    }
-                    self.clobber_t();
-                    lhs = RT;
-                    self.jump(cond, inverse, lhs, Rhs::Imm(0), jt, jf);
-                } else {
-                    self.jump(cond, inverse, lhs, rhs, jt, jf);
-                }
+                self.jump(cond, inverse, RA, rhs, jt, jf);
             }
 
             c if c == ALU | NEG => {
@@ -539,8 +510,7 @@ impl<const LABELS: usize> Translation<'_, '_, LABELS> {
             self.chunk.len = 0;
             if self.return_zero_used {
                 self.emit(Insn::Bind(RETURN_ZERO));
-                self.emit(Insn::MovImm { dst: RA, imm: 0 });
-                self.emit(Insn::Ret);
+                self.emit(Insn::RetImm { imm: 0 });
             }
         } else {
             return None;

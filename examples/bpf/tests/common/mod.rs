@@ -379,7 +379,7 @@ fn frame(rng: &mut fastrand::Rng, i: usize) -> Vec<u8> {
     f.extend(ethertype.to_be_bytes());
     f.extend(payload);
     // Pad some frames to the Ethernet minimum, and make a few long.
-    if i % 3 == 0 && f.len() < 60 {
+    if i.is_multiple_of(3) && f.len() < 60 {
         f.resize(60, 0);
     }
     if rng.u8(..16) == 0 {
