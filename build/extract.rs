@@ -19,6 +19,9 @@ pub struct Stencil {
     pub code: Vec<u8>,
     /// Whether the trailing jump was stripped.
     pub stripped: bool,
+    /// Offsets in `code` of its prefixed (8-byte) instructions, on
+    /// powerpc64; none elsewhere.
+    pub prefixed: Vec<u32>,
 }
 
 /// The table build.rs writes out.
@@ -50,20 +53,32 @@ fn slot_align(arch: &str) -> usize {
 /// The proof, for every op:
 /// - every relocation in its section is PC-relative (`reloc_class`) and
 ///   refers to the op itself, its own slots or its own continuation; no
-///   other section has content the ops need (`check_sections`);
-/// - every reference to its continuation is a copy of the empty op's tail
-///   jump: the same bytes and the same relocations (type and addend), so the
-///   same instruction, which the compiler made for a tail call (`Jump`). A
-///   call, a branch with a link, or taking the continuation's address
-///   differs in its bytes or its relocation, on every target, so an op that
-///   would grow the native stack with every op it runs is rejected by name;
+///   other section has content the ops need (`check_sections`). A value
+///   that is a distance between two places of the same op is the same
+///   wherever the op is copied;
+/// - every reference to its continuation is a copy of a tail jump the
+///   compiler wrote (`Jump`): the same bytes and the same relocations (type
+///   and addend) as the empty op's, whose whole code is its tail call, or as
+///   a conditional tail call the compiler wrote where it guarantees one
+///   (`JUMP_FORMS` in build/cgen.rs). A call differs from a jump in its
+///   bytes on every target (x86 `call`/`jmp`, Arm and Power's link bit,
+///   RISC-V's link register, s390x `brasl`/`jg`), even where both carry the
+///   same relocation, and so does taking the continuation's address: an op
+///   that would grow the native stack with every op it runs is rejected by
+///   name, with no instruction decoder. The rule trusts the empty op's jump
+///   to be one: clang is told `musttail`; GCC has no such attribute, so a
+///   GCC that declined even that tail call would make every call look
+///   right, and tests/stack.rs, which runs every op form 10,000 times on a
+///   small native stack, is the backstop;
 /// - its bytes are the same when linked at another base, in reverse order
-///   (a backstop: the relocations already say no value depends on the
-///   address).
+///   (a second look: the relocations already say no value depends on the
+///   address, and ops move by multiples of 64 bytes, which a truncated
+///   absolute value could hide).
 ///
 /// The tail jump is stripped when it is the op's only reference to its
 /// continuation and its last instruction, whatever padding the assembler
-/// put after it: the jump's copy ends where the function's size does.
+/// put after it: the jump's copy ends where the function's size (`.size`)
+/// does, and the padding lies past it.
 pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     let object = object::File::parse(&*built.object)
         .map_err(|e| format!("reading the ops' object file: {e}"))?;
@@ -113,10 +128,16 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
         if stripped {
             code.truncate((function - linked_jump) as usize);
         }
+        let prefixed = if built.arch == "powerpc64" {
+            prefixed(&code, object.is_little_endian())
+        } else {
+            Vec::new()
+        };
         stencils.push(Stencil {
             name: op.name.clone(),
             code,
             stripped,
+            prefixed,
         });
     }
     if !stencils[0].code.is_empty() || !stencils[0].stripped {
@@ -137,6 +158,27 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
         compiler: built.compiler,
         target: built.target.clone(),
     })
+}
+
+/// The offsets of Power's prefixed instructions in `code`: a word of
+/// primary opcode 1, then its suffix, whatever the suffix's opcode. The
+/// emitter keeps each inside a 64-byte block, where Power10 requires it.
+fn prefixed(code: &[u8], little_endian: bool) -> Vec<u32> {
+    let mut offsets = Vec::new();
+    let mut words = code.chunks_exact(4).enumerate();
+    while let Some((i, w)) = words.next() {
+        let w = [w[0], w[1], w[2], w[3]];
+        let word = if little_endian {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        };
+        if word >> 26 == 1 {
+            offsets.push(4 * i as u32);
+            words.next();
+        }
+    }
+    offsets
 }
 
 /// Per-function metadata sections that `linker/stencils.ld` discards, named

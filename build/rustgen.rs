@@ -84,6 +84,29 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         );
         at += t.code.len();
     }
+    s.push_str("];\n\n");
+    let _ = writeln!(
+        s,
+        "/// Offsets in [`CODE`] of every prefixed instruction (powerpc64 only), ascending."
+    );
+    let mut at = 0;
+    let mut prefixed = Vec::new();
+    for t in &table.stencils {
+        prefixed.extend(t.prefixed.iter().map(|&o| at + o as usize));
+        at += t.code.len();
+    }
+    let _ = writeln!(
+        s,
+        "#[cfg_attr(not(any(target_arch = \"powerpc64\", test)), allow(dead_code, reason = \"read only on powerpc64\"))]"
+    );
+    let _ = writeln!(s, "pub static PREFIXED: [u32; {}] = [", prefixed.len());
+    for chunk in prefixed.chunks(12) {
+        s.push_str("   ");
+        for o in chunk {
+            let _ = write!(s, " {o},");
+        }
+        s.push('\n');
+    }
     s.push_str("];\n");
     std::fs::write(path, s).map_err(|e| format!("writing {}: {e}", path.display()))
 }

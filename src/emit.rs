@@ -279,7 +279,7 @@ impl Writer<'_> {
         // Power instructions, and so the no-op, are 4 bytes.
         #[cfg(target_arch = "powerpc64")]
         let pad = prefixed_pad(
-            code,
+            stencil::prefixed(code),
             (self.buf.as_ptr() as usize).wrapping_add(pos),
             pad,
             if N == 0 { 4 } else { SLOT_ALIGN },
@@ -519,27 +519,22 @@ fn relative(target: usize, slot: usize) -> u64 {
     (target as u64).wrapping_sub(slot as u64)
 }
 
-/// Padding for Power10, which traps on an 8-byte prefixed instruction
-/// (primary opcode 1) that crosses a 64-byte boundary: the least padding, from
-/// `pad` on in steps of `step` bytes, that keeps each prefixed instruction of
-/// `code`, placed at address `at` plus the padding, inside one 64-byte block.
+/// Padding for Power10, which traps on an 8-byte prefixed instruction that
+/// crosses a 64-byte boundary: the least padding, from `pad` on in steps of
+/// `step` bytes, that keeps each prefixed instruction of a stencil placed at
+/// address `at` plus the padding inside one 64-byte block. `prefixed` gives
+/// the instructions' offsets in the stencil, which `build.rs` records.
 #[cfg(any(target_arch = "powerpc64", test))]
-fn prefixed_pad(code: &[u8], at: usize, pad: usize, step: usize) -> Result<usize, Error> {
+fn prefixed_pad(
+    prefixed: impl Iterator<Item = usize> + Clone,
+    at: usize,
+    pad: usize,
+    step: usize,
+) -> Result<usize, Error> {
     let crosses = |pad: usize| {
-        let mut words = code
-            .chunks_exact(4)
-            .map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
-            .enumerate();
-        while let Some((i, word)) = words.next() {
-            if word >> 26 == 1 {
-                if at.wrapping_add(pad + 4 * i) % 64 == 60 {
-                    return true;
-                }
-                // The suffix, whatever its opcode.
-                words.next();
-            }
-        }
-        false
+        prefixed
+            .clone()
+            .any(|offset| at.wrapping_add(pad + offset) % 64 == 60)
     };
     (pad..pad + 64)
         .step_by(step)
@@ -551,30 +546,27 @@ fn prefixed_pad(code: &[u8], at: usize, pad: usize, step: usize) -> Result<usize
 mod tests {
     use super::prefixed_pad;
 
-    /// Power code as bytes: `pld` (prefix, then a suffix), then `add`.
-    fn code(words: &[u32]) -> std::vec::Vec<u8> {
-        words.iter().flat_map(|w| w.to_ne_bytes()).collect()
+    /// Prefixed instructions at these offsets in a stencil.
+    fn at(offsets: &[usize]) -> impl Iterator<Item = usize> + Clone + '_ {
+        offsets.iter().copied()
     }
-    const PREFIX: u32 = 0x0410_0000;
-    const SUFFIX: u32 = 0xe460_0000;
-    const ADD: u32 = 0x7c63_2214;
 
     #[test]
     fn prefixed_instructions_never_cross_64_bytes() {
-        let pld_then_add = code(&[PREFIX, SUFFIX, ADD]);
+        // `pld` (8 bytes), then `add`.
+        let pld_then_add = [0];
         // At 60 the prefix would end the block and its suffix start the next.
-        assert_eq!(prefixed_pad(&pld_then_add, 60, 0, 4), Ok(4));
-        assert_eq!(prefixed_pad(&pld_then_add, 64 + 56, 0, 4), Ok(0));
-        assert_eq!(prefixed_pad(&pld_then_add, 52, 0, 4), Ok(0));
+        assert_eq!(prefixed_pad(at(&pld_then_add), 60, 0, 4), Ok(4));
+        assert_eq!(prefixed_pad(at(&pld_then_add), 64 + 56, 0, 4), Ok(0));
+        assert_eq!(prefixed_pad(at(&pld_then_add), 52, 0, 4), Ok(0));
         // Slot alignment pads in steps of 8, starting from what it needs.
-        assert_eq!(prefixed_pad(&pld_then_add, 52, 8, 8), Ok(16));
-        let add_then_pld = code(&[ADD, PREFIX, SUFFIX]);
-        assert_eq!(prefixed_pad(&add_then_pld, 56, 0, 4), Ok(4));
-        // A suffix is never taken for a prefix, whatever its opcode.
-        let prefix_suffix_like = code(&[PREFIX, PREFIX, ADD]);
-        assert_eq!(prefixed_pad(&prefix_suffix_like, 56, 0, 4), Ok(0));
+        assert_eq!(prefixed_pad(at(&pld_then_add), 52, 8, 8), Ok(16));
+        let add_then_pld = [4];
+        assert_eq!(prefixed_pad(at(&add_then_pld), 56, 0, 4), Ok(4));
+        // Two prefixed instructions: both must fit.
+        assert_eq!(prefixed_pad(at(&[0, 8]), 52, 0, 4), Ok(4));
         // Without prefixed instructions nothing moves.
-        assert_eq!(prefixed_pad(&code(&[ADD; 20]), 60, 0, 4), Ok(0));
+        assert_eq!(prefixed_pad(at(&[]), 60, 0, 4), Ok(0));
     }
 }
 

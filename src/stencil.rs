@@ -27,6 +27,8 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/stencils.rs"));
 }
 
+#[cfg(any(target_arch = "powerpc64", test))]
+use generated::PREFIXED;
 use generated::{CODE, STENCILS};
 pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 
@@ -34,6 +36,22 @@ pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 #[inline(always)]
 pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {
     STENCILS.get(variant.index())?.code()
+}
+
+/// The offsets, from its first byte, of the prefixed instructions of
+/// `code`, a stencil's code from this table: recorded by `build.rs` on
+/// powerpc64 (the emitter keeps each inside a 64-byte block), none elsewhere.
+#[cfg(any(target_arch = "powerpc64", test))]
+#[inline(always)]
+pub(crate) fn prefixed(code: &[u8]) -> impl Iterator<Item = usize> + Clone {
+    let start = (code.as_ptr() as usize).wrapping_sub(CODE.as_ptr() as usize);
+    let end = start.wrapping_add(code.len());
+    let first = PREFIXED.partition_point(|&o| (o as usize) < start);
+    PREFIXED[first..]
+        .iter()
+        .map(|&o| o as usize)
+        .take_while(move |&o| o < end)
+        .map(move |o| o - start)
 }
 
 /// The code of `variant` and, where the table goes on that far, the `W`
@@ -64,6 +82,22 @@ mod tests {
             assert_eq!(v.index(), i, "{v:?}");
             assert!(code(v).is_some(), "{v:?}");
         }
+    }
+
+    #[test]
+    fn prefixed_instructions_are_recorded_on_power_only() {
+        let mut found = 0;
+        for v in Variant::all() {
+            let code = code(v).unwrap();
+            for offset in prefixed(code) {
+                let word = code.get(offset..offset + 4).expect("inside the stencil");
+                let word = u32::from_ne_bytes(word.try_into().unwrap());
+                assert_eq!(word >> 26, 1, "{v:?} at {offset}");
+                found += 1;
+            }
+        }
+        assert_eq!(found, PREFIXED.len());
+        assert_eq!(found > 0, cfg!(target_arch = "powerpc64"));
     }
 
     #[test]
