@@ -114,25 +114,27 @@ CJ_NATIVE_LOAD(cj_i16)
 CJ_NATIVE_LOAD(cj_i32)
 
 /*
- * Big-endian loads at any alignment: a copy of constant size into a local,
- * which the compiler turns into one load where the target allows unaligned
- * access and into byte loads where it does not (never a call to memcpy: the
- * build rejects any reference outside the op), then a byte swap on
- * little-endian targets.
+ * Big-endian loads at any alignment, assembled from bytes. Compilers turn
+ * the pattern into one load (and a byte swap on little-endian targets)
+ * where the target allows unaligned access and has a swap instruction, and
+ * leave byte loads where it does not. __builtin_bswap* is no substitute:
+ * without a swap instruction (riscv64 without Zbb) GCC makes it a call to
+ * libgcc's __bswapsi2, outside the op, which the build rejects.
  */
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define CJ_FROM_BE(bits, x) (x)
-#else
-#define CJ_FROM_BE(bits, x) __builtin_bswap##bits(x)
-#endif
-#define CJ_BE_LOAD(bits)                                                       \
-    CJ_INLINE reg_t cj_be##bits##_load(uintptr_t at) {                         \
-        uint##bits##_t v;                                                      \
-        __builtin_memcpy(&v, (const void *)at, sizeof v);                      \
-        return CJ_FROM_BE(bits, v);                                            \
-    }
-CJ_BE_LOAD(16)
-CJ_BE_LOAD(32)
-CJ_BE_LOAD(64)
+CJ_INLINE uint32_t cj_be32_at(const cj_u8 *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+CJ_INLINE reg_t cj_be16_load(uintptr_t at) {
+    const cj_u8 *p = (const cj_u8 *)at;
+    return (reg_t)(uint16_t)((unsigned)p[0] << 8 | (unsigned)p[1]);
+}
+CJ_INLINE reg_t cj_be32_load(uintptr_t at) {
+    return cj_be32_at((const cj_u8 *)at);
+}
+CJ_INLINE reg_t cj_be64_load(uintptr_t at) {
+    const cj_u8 *p = (const cj_u8 *)at;
+    return (reg_t)cj_be32_at(p) << 32 | cj_be32_at(p + 4);
+}
 
 #endif
