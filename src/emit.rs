@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::isa::{Insn, Label};
 use crate::layout;
 use crate::lower::{self, Slot};
-use crate::stencil::{self, SLOT_ALIGN, SLOT_DISTANCE};
+use crate::stencil::{self, NOP_LEN, NOPS, SKIP_LEN, SLOT_ALIGN, SLOT_DISTANCE};
 use crate::variant::Variant;
 
 /// Generated code starts at an address aligned to this many bytes, and keeps
@@ -78,6 +78,14 @@ impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
     }
 }
 
+impl Cursor {
+    /// The end of everything written: the last code byte or data slot,
+    /// whichever is further (later blocks lie further on).
+    fn end(&self) -> usize {
+        self.pos.max(self.data_limit)
+    }
+}
+
 /// The end of a code block that holds no slots yet, and so no data block to
 /// stay clear of.
 const OPEN: usize = usize::MAX;
@@ -95,8 +103,8 @@ struct Cursor {
     /// slots starts here or later, so that its slots follow the previous
     /// op's (a slot lies [`SLOT_DISTANCE`] bytes after its op's first byte).
     data_end: usize,
-    /// The end of everything written: code, or the last data slot.
-    end: usize,
+    /// The end of the last data slot written, or the entry.
+    data_limit: usize,
 }
 
 impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
@@ -111,7 +119,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
                 pos: entry,
                 block_end: OPEN,
                 data_end: entry,
-                end: entry,
+                data_limit: entry,
             },
             labels: [LabelState::Unused; LABELS],
             pending: 0,
@@ -122,7 +130,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// Bytes the code spans so far, from its entry point to its last code
     /// byte or data slot, whichever is further.
     pub fn len(&self) -> usize {
-        self.at.end - self.entry
+        self.at.end() - self.entry
     }
 
     /// Whether nothing has been emitted yet.
@@ -191,7 +199,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             return Err(Error::UnboundLabel(Label(i as u16)));
         }
         self.emit(Insn::Ret)?;
-        Ok(Code::new(self.buf, self.entry, self.at.end))
+        Ok(Code::new(self.buf, self.entry, self.at.end()))
     }
 }
 
@@ -224,10 +232,18 @@ const STAGE: usize = 1024;
 const WINDOW: usize = 64;
 
 impl Writer<'_> {
+    /// Emits `program` up to its first error. A plain loop, so that every
+    /// instruction kind's placement is inlined into it (through a closure,
+    /// the compiler makes the whole placement one call per instruction).
+    #[inline(always)]
     fn emit_all<const STAGED: bool>(&mut self, program: &[Insn]) -> Result<(), Error> {
-        let result = program
-            .iter()
-            .try_for_each(|insn| self.emit::<STAGED>(insn));
+        let mut result = Ok(());
+        for insn in program {
+            result = self.emit::<STAGED>(insn);
+            if result.is_err() {
+                break;
+            }
+        }
         self.flush();
         result
     }
@@ -300,37 +316,17 @@ impl Writer<'_> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
         let (code, window) =
             stencil::code_and_window::<WINDOW>(variant).ok_or(Error::Unsupported)?;
-        let nop = stencil::code(Variant::Nop).ok_or(Error::Unsupported)?;
-        let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
-        let at = self.at;
-        let mut pad = self.pad::<N>(code, at.pos, at.data_end)?;
-        // Where the skip goes if the op does not fit this block, and the
-        // bytes of padding before it, so that the next block starts past
-        // this one's slots.
-        let mut skip_at = None;
-        let mut start = at.pos;
-        let mut block_end = at.block_end;
-        if !layout::fits(at.pos, pad, code.len(), N, skip.len(), at.block_end) {
-            let skip_pad = at.data_end.saturating_sub(at.pos + skip.len());
-            start = at.pos + skip_pad + skip.len() + SLOT_DISTANCE;
-            pad = self.pad::<N>(code, start, start)?;
-            if !layout::fits(start, pad, code.len(), N, skip.len(), start + SLOT_DISTANCE) {
-                // build.rs checks that every op fits an empty block.
-                return Err(Error::Unsupported);
-            }
-            skip_at = Some(skip_pad);
-            block_end = OPEN;
+        let mut pad = self.pad::<N>(code, self.at.pos, self.at.data_end)?;
+        if !layout::fits(self.at.pos, pad, code.len(), N, SKIP_LEN, self.at.block_end) {
+            pad = self.next_block::<N, STAGED>(code)?;
         }
-        let op_at = start + pad;
-        if N > 0 && block_end == OPEN {
-            // The block's first slots: its data block starts here.
-            block_end = op_at + SLOT_DISTANCE;
-        }
-        let code_end = op_at + code.len();
+        let op_at = self.at.pos + pad;
+        // Slots lie past the op's code (build.rs checks that every op is
+        // shorter than the slot distance).
         let end = if N == 0 {
-            code_end
+            op_at + code.len()
         } else {
-            code_end.max(op_at + layout::slot_offset(SLOT_DISTANCE, N))
+            op_at + layout::slot_offset(SLOT_DISTANCE, N)
         };
         if end > self.buf.len() {
             return Err(Error::BufferTooSmall {
@@ -338,21 +334,15 @@ impl Writer<'_> {
                 capacity: self.buf.len(),
             });
         }
-        if pad % nop.len().max(1) != 0 || skip_at.is_some_and(|p| p % nop.len().max(1) != 0) {
+        if !pad.is_multiple_of(NOP_LEN) {
             // build.rs checks every op is a whole number of no-ops long.
             return Err(Error::Unsupported);
         }
-        if let Some(skip_pad) = skip_at {
-            self.pad_with::<STAGED>(nop, skip_pad);
-            self.put_code::<STAGED>(skip, None);
-            // The next block starts past this one's data block.
-            self.flush();
-            self.at.pos = start;
-            self.at.data_end = start;
+        if N > 0 && self.at.block_end == OPEN {
+            // The block's first slots: its data block starts here.
+            self.at.block_end = op_at + SLOT_DISTANCE;
         }
-        self.at.block_end = block_end;
-        self.pad_with::<STAGED>(nop, pad);
-        self.put_code::<STAGED>(code, window);
+        self.put_padded::<STAGED>(pad, code, window);
         for (k, slot) in slots.into_iter().enumerate() {
             let at = op_at + layout::slot_offset(SLOT_DISTANCE, k);
             let value = match slot {
@@ -363,16 +353,104 @@ impl Writer<'_> {
         }
         if N > 0 {
             self.at.data_end = op_at + 8 * N;
+            self.at.data_limit = end;
         }
-        self.at.end = self.at.end.max(end);
         Ok(())
+    }
+
+    /// Ends the full code block with a skip and moves to the next block,
+    /// where `code`, with `N` slots, will go; returns the padding it needs
+    /// there. Checks first that the skip and the op fit the buffer, so that
+    /// on error nothing is written.
+    #[cold]
+    #[inline(never)]
+    fn next_block<const N: usize, const STAGED: bool>(
+        &mut self,
+        code: &'static [u8],
+    ) -> Result<usize, Error> {
+        let at = self.at;
+        // The next block starts past this one's slots: pad before the skip
+        // if the last op's slots reach past it.
+        let skip_pad = at.data_end.saturating_sub(at.pos + SKIP_LEN);
+        let start = at.pos + skip_pad + SKIP_LEN + SLOT_DISTANCE;
+        let pad = self.pad::<N>(code, start, start)?;
+        if !layout::fits(start, pad, code.len(), N, SKIP_LEN, start + SLOT_DISTANCE)
+            || !skip_pad.is_multiple_of(NOP_LEN)
+        {
+            // build.rs checks that every op fits an empty block and is a
+            // whole number of no-ops long.
+            return Err(Error::Unsupported);
+        }
+        let end = if N == 0 {
+            start + pad + code.len()
+        } else {
+            start + pad + layout::slot_offset(SLOT_DISTANCE, N)
+        };
+        if end > self.buf.len() {
+            return Err(Error::BufferTooSmall {
+                needed: end,
+                capacity: self.buf.len(),
+            });
+        }
+        let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
+        self.pad_with::<STAGED>(skip_pad);
+        self.put_code::<STAGED>(skip, None);
+        self.flush();
+        self.at.pos = start;
+        self.at.data_end = start;
+        self.at.block_end = OPEN;
+        Ok(pad)
     }
 
     /// Writes `pad` bytes of no-ops at the current position.
     #[inline(always)]
-    fn pad_with<const STAGED: bool>(&mut self, nop: &'static [u8], pad: usize) {
-        for _ in 0..pad.checked_div(nop.len()).unwrap_or(0) {
-            self.put_code::<STAGED>(nop, None);
+    fn pad_with<const STAGED: bool>(&mut self, mut pad: usize) {
+        while pad > 0 {
+            let n = pad.min(NOPS.len());
+            self.put_code::<STAGED>(&NOPS[..n], Some(&NOPS));
+            pad -= n;
+        }
+    }
+
+    /// Writes `pad` bytes of no-ops and then a stencil's code at the current
+    /// position. When staging, both are fixed-size copies (a window of
+    /// no-ops, then the stencil's window over its tail) with one test of the
+    /// stage's room.
+    #[inline(always)]
+    fn put_padded<const STAGED: bool>(
+        &mut self,
+        pad: usize,
+        code: &'static [u8],
+        window: Option<&'static [u8; WINDOW]>,
+    ) {
+        let len = code.len();
+        if STAGED
+            && let Some(window) = window
+            && pad <= NOPS.len()
+            && len <= WINDOW
+        {
+            if self.staged + pad + WINDOW > self.stage.len() {
+                self.flush();
+            }
+            let at = self.staged;
+            // Padding is short but for the rare prefixed-instruction case
+            // on powerpc64.
+            const SHORT: usize = 8;
+            if pad <= SHORT {
+                if let Some(dst) = self.stage.get_mut(at..at + SHORT) {
+                    dst.copy_from_slice(&NOPS[..SHORT]);
+                }
+            } else if let Some(dst) = self.stage.get_mut(at..at + NOPS.len()) {
+                dst.copy_from_slice(&NOPS);
+            }
+            if let Some(dst) = self.stage.get_mut(at + pad..at + pad + WINDOW) {
+                dst.copy_from_slice(window);
+            }
+            self.staged = at + pad + len;
+            self.at.pos += pad + len;
+        } else {
+            self.pad_with::<STAGED>(pad);
+            self.put_code::<STAGED>(code, window);
         }
     }
 

@@ -32,7 +32,6 @@
 //! A program with any slot therefore needs `D` bytes more than its code,
 //! and code with slots takes about twice its size: its data block beside it.
 
-#[allow(dead_code, reason = "build.rs, which shares this file, uses it")]
 /// The most padding the emitter puts before one op: up to the slot
 /// alignment (8), and on powerpc64 up to 60 bytes more to keep a prefixed
 /// instruction inside a 64-byte block.

@@ -14,7 +14,7 @@ impl Stencil {
         Stencil { start, len }
     }
 
-    /// The op's code (its slots follow it when emitted).
+    /// The op's code (its slots lie a slot distance away when emitted).
     #[inline]
     pub(crate) fn code(&self) -> Option<&'static [u8]> {
         let start = self.start as usize;
@@ -37,6 +37,34 @@ pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 pub(crate) fn code(variant: Variant) -> Option<&'static [u8]> {
     STENCILS.get(variant.index())?.code()
 }
+
+/// The stencil of `variant`, for constants the emitter uses on every op.
+const fn fixed(variant: Variant) -> Stencil {
+    STENCILS[variant.index()]
+}
+
+/// Bytes of the no-op the emitter pads with; build.rs checks that every op
+/// is a whole number of no-ops long, and that it is not empty.
+pub(crate) const NOP_LEN: usize = fixed(Variant::Nop).len as usize;
+/// Bytes of the skip that ends a full code block.
+pub(crate) const SKIP_LEN: usize = fixed(Variant::Skip).len as usize;
+const _: () = assert!(
+    NOP_LEN > 0 && NOPS.len().is_multiple_of(NOP_LEN),
+    "the no-op stencil is empty or does not divide the run of no-ops"
+);
+
+/// No-ops back to back: padding of `n` bytes is its first `n` bytes, so it
+/// is copied like a stencil, in one piece.
+pub(crate) static NOPS: [u8; crate::layout::MAX_PAD] = {
+    let nop = fixed(Variant::Nop);
+    let mut run = [0; crate::layout::MAX_PAD];
+    let mut i = 0;
+    while i < run.len() {
+        run[i] = CODE[nop.start as usize + i % nop.len as usize];
+        i += 1;
+    }
+    run
+};
 
 /// The offsets, from its first byte, of the prefixed instructions of
 /// `code`, a stencil's code from this table: recorded by `build.rs` on

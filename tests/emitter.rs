@@ -113,12 +113,12 @@ fn buffer_exactly_big_enough_and_one_byte_short() {
     );
 }
 
-/// A buffer of `size` bytes filled with 0xCC, starting at a
-/// CODE_ALIGN-aligned address, inside `storage`.
-fn aligned(storage: &mut Vec<u8>, size: usize) -> &mut [u8] {
+/// Where a buffer of `size` bytes starting at a CODE_ALIGN-aligned address
+/// lies in `storage`, which this fills with 0xCC.
+fn aligned(storage: &mut Vec<u8>, size: usize) -> std::ops::Range<usize> {
     *storage = vec![0xCCu8; size + CODE_ALIGN];
     let offset = storage.as_ptr().align_offset(CODE_ALIGN);
-    &mut storage[offset..offset + size]
+    offset..offset + size
 }
 
 /// Emits `program` one instruction at a time into `size` bytes, and at the
@@ -127,7 +127,7 @@ fn aligned(storage: &mut Vec<u8>, size: usize) -> &mut [u8] {
 fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
     let (mut failed_storage, mut good_storage) = (Vec::new(), Vec::new());
     let failed = aligned(&mut failed_storage, size);
-    let mut asm: Assembler = Assembler::new(failed);
+    let mut asm: Assembler = Assembler::new(&mut failed_storage[failed.clone()]);
     let Some((k, error)) = program
         .iter()
         .enumerate()
@@ -136,9 +136,11 @@ fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
         return asm.finish().map(|_| ());
     };
     let good = aligned(&mut good_storage, size);
-    Assembler::<64>::new(good).emit_all(&program[..k]).unwrap();
+    Assembler::<64>::new(&mut good_storage[good.clone()])
+        .emit_all(&program[..k])
+        .unwrap();
     assert!(
-        failed_storage == good_storage,
+        failed_storage[failed] == good_storage[good],
         "{:?} failed with {error:?} and wrote bytes",
         program[k]
     );
@@ -157,14 +159,14 @@ fn a_buffer_that_ends_in_the_code_or_in_a_data_block() {
             imm: i,
         });
     }
-    let mut whole = vec![0u8; 64 * SLOT_DISTANCE];
+    let mut whole = vec![0u8; 256 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut whole);
     asm.emit_all(&p).unwrap();
     let n = asm.finish().unwrap().bytes().len();
     assert!(n > 3 * SLOT_DISTANCE, "{n}");
     // Every size short of the whole fails cleanly, wherever it ends: in a
     // code block, in a data block, or in the gap after a skip.
-    for size in (0..n).step_by(n / 256 | 1).chain([n - 1]) {
+    for size in (0..n).step_by((n / 256) | 1).chain([n - 1]) {
         assert!(
             matches!(
                 emit_until_error(&p, size),
