@@ -342,7 +342,7 @@ impl Writer<'_> {
             // The block's first slots: its data block starts here.
             self.at.block_end = op_at + SLOT_DISTANCE;
         }
-        self.put_padded::<STAGED>(pad, code, window);
+        self.put_padded::<N, STAGED>(pad, code, window);
         for (k, slot) in slots.into_iter().enumerate() {
             let at = op_at + layout::slot_offset(SLOT_DISTANCE, k);
             let value = match slot {
@@ -417,7 +417,7 @@ impl Writer<'_> {
     /// no-ops, then the stencil's window over its tail) with one test of the
     /// stage's room.
     #[inline(always)]
-    fn put_padded<const STAGED: bool>(
+    fn put_padded<const N: usize, const STAGED: bool>(
         &mut self,
         pad: usize,
         code: &'static [u8],
@@ -436,7 +436,10 @@ impl Writer<'_> {
             // Padding is short but for the rare prefixed-instruction case
             // on powerpc64.
             const SHORT: usize = 8;
-            if pad <= SHORT {
+            if N == 0 && pad == 0 {
+                // Only ops with slots are padded, but on powerpc64: a
+                // constant test where the padding is a constant 0.
+            } else if pad <= SHORT {
                 if let Some(dst) = self.stage.get_mut(at..at + SHORT) {
                     dst.copy_from_slice(&NOPS[..SHORT]);
                 }
