@@ -105,6 +105,10 @@ struct Cursor {
     data_end: usize,
     /// The end of the last data slot written, or the entry.
     data_limit: usize,
+    /// Where the current code block starts.
+    block_start: usize,
+    /// Bytes of code in the blocks before the current one.
+    code_before: usize,
 }
 
 impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
@@ -120,6 +124,8 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
                 block_end: OPEN,
                 data_end: entry,
                 data_limit: entry,
+                block_start: entry,
+                code_before: 0,
             },
             labels: [LabelState::Unused; LABELS],
             pending: 0,
@@ -131,6 +137,12 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// byte or data slot, whichever is further.
     pub fn len(&self) -> usize {
         self.at.end() - self.entry
+    }
+
+    /// Bytes of machine code emitted so far: every code block's ops, their
+    /// padding and the skips between blocks, without the data blocks.
+    pub fn code_len(&self) -> usize {
+        self.at.code_before + (self.at.pos - self.at.block_start)
     }
 
     /// Whether nothing has been emitted yet.
@@ -396,6 +408,8 @@ impl Writer<'_> {
         self.pad_with::<STAGED>(skip_pad);
         self.put_code::<STAGED>(skip, None);
         self.flush();
+        self.at.code_before += self.at.pos - self.at.block_start;
+        self.at.block_start = start;
         self.at.pos = start;
         self.at.data_end = start;
         self.at.block_end = OPEN;

@@ -717,35 +717,41 @@ impl<'a, P: Platform> Runner<'a, P> {
         self.across_blocks();
     }
 
-    /// A loop whose body spans several code blocks (each op reads a slot,
-    /// so the body needs at least 8 bytes of code per op): skips between
-    /// blocks, a backward branch and a forward jump across them.
+    /// A loop whose body spans three code blocks: skips between blocks, a
+    /// backward branch and a forward jump across them. The body's ops each
+    /// read a slot, so each takes at least 8 bytes of its block; on targets
+    /// with longer ops, fewer of them fill three blocks.
     fn across_blocks(&mut self) {
-        const BODY: usize = ACROSS_BLOCKS_BODY;
+        let op = bin_imm(BinOp::Add, Reg::R1, Reg::R1, 1);
+        let op_len = lower::lower(&op)
+            .and_then(|(v, _)| crate::stencil::code(v))
+            .map_or(8, |code| code.len().max(8));
+        let body = ACROSS_BLOCKS_BODY.min(3 * crate::stencil::SLOT_DISTANCE / op_len + 1);
         let (back, skip) = (Label(0), Label(1));
         let jump = Insn::Jump { target: skip };
-        let mut program = [Insn::Nop; BODY + 7];
+        let mut storage = [Insn::Nop; ACROSS_BLOCKS_BODY + 7];
+        let program = &mut storage[..body + 7];
         program[0] = mov_imm(Reg::R1, 0);
         program[1] = Insn::Bind(back);
         let mut per_iteration = 0u64;
-        for (i, insn) in program[2..2 + BODY].iter_mut().enumerate() {
+        for (i, insn) in program[2..2 + body].iter_mut().enumerate() {
             let imm = 1 + (i as u64 % 3);
             per_iteration += imm;
             *insn = bin_imm(BinOp::Add, Reg::R1, Reg::R1, imm);
         }
-        program[BODY + 2] = bin_imm(BinOp::Sub, Reg::R0, Reg::R0, 1);
-        program[BODY + 3] = Insn::BranchImm {
+        program[body + 2] = bin_imm(BinOp::Sub, Reg::R0, Reg::R0, 1);
+        program[body + 3] = Insn::BranchImm {
             cond: Cond::Ne,
             lhs: Reg::R0,
             imm: 0,
             target: back,
         };
-        program[BODY + 4] = jump;
-        program[BODY + 5] = mov_imm(Reg::R1, 999);
-        program[BODY + 6] = Insn::Bind(skip);
+        program[body + 4] = jump;
+        program[body + 5] = mov_imm(Reg::R1, 999);
+        program[body + 6] = Insn::Bind(skip);
         let args = [3, MARKERS[1], MARKERS[2], MARKERS[3]];
         let expect = [0, 3 * per_iteration, MARKERS[2], MARKERS[3]];
-        self.case(jump, &program, args, expect, None);
+        self.case(jump, program, args, expect, None);
     }
 
     fn load(&mut self) {

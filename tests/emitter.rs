@@ -332,7 +332,7 @@ fn register_chain_bytes(n: usize) -> usize {
         lhs: Reg::R0,
         rhs: Reg::R1,
     };
-    let mut buf = vec![0u8; 64 * n + 4 * SLOT_DISTANCE];
+    let mut buf = vec![0u8; 256 * n + 4 * SLOT_DISTANCE];
     let mut asm: Assembler = Assembler::new(&mut buf);
     asm.emit_all(&vec![add; n]).unwrap();
     asm.finish().unwrap().bytes().len()

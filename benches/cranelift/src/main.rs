@@ -188,6 +188,14 @@ fn emit(program: &[Insn], buf: &mut [u8]) -> Result<usize, copyjit::Error> {
     Ok(asm.finish()?.bytes().len())
 }
 
+/// Bytes of machine code copyjit emits for `program`, without its data
+/// blocks (and without the final return).
+fn code_len(program: &[Insn], buf: &mut [u8]) -> Result<usize, copyjit::Error> {
+    let mut asm: Assembler = Assembler::new(buf);
+    asm.emit_all(program)?;
+    Ok(asm.code_len())
+}
+
 /// Runs a straight-line program with copyjit, Cranelift and the interpreter
 /// on the same scratch memory contents; all three must agree.
 fn check_straight_line(program: &[Insn], cl: &Cranelift) -> Result<(), Box<dyn std::error::Error>> {
@@ -277,6 +285,7 @@ struct CompileRow {
     ops: usize,
     copyjit_ns: f64,
     copyjit_bytes: usize,
+    copyjit_span: usize,
     memcpy_ns: f64,
     speed_ns: f64,
     speed_bytes: usize,
@@ -294,7 +303,8 @@ fn compile_row(
     none: &Cranelift,
 ) -> Result<CompileRow, Box<dyn std::error::Error>> {
     let mut buf = vec![0u8; 64 * program.len() + 4096];
-    let bytes = emit(program, &mut buf)?;
+    let span = emit(program, &mut buf)?;
+    let bytes = code_len(program, &mut buf)?;
     let source = buf.clone();
     let mut copy = vec![0u8; buf.len()];
     let budget = Duration::from_secs(2);
@@ -322,6 +332,7 @@ fn compile_row(
         ops,
         copyjit_ns,
         copyjit_bytes: bytes,
+        copyjit_span: span,
         memcpy_ns,
         speed_ns,
         speed_bytes,
@@ -552,18 +563,20 @@ fn print_tables(rows: &[CompileRow], l: &Latency, r: &Runs) {
     println!();
     println!(
         "Compile time per instruction. copyjit emits into a buffer that is already mapped; \
-         memcpy copies as many bytes as copyjit writes; Cranelift (`opt_level` {speed} and \
-         {none}) translates from the same instructions and compiles to machine code in memory."
+         memcpy copies as many bytes as copyjit's code; Cranelift (`opt_level` {speed} and \
+         {none}) translates from the same instructions and compiles to machine code in memory. \
+         copyjit's code bytes are its machine code; with data blocks, what the code spans with \
+         the data blocks beside it."
     );
     println!();
     println!(
-        "| program | copyjit ns/op | memcpy ns/op | copyjit ÷ memcpy | Cranelift ({speed}) ns/op | Cranelift ({none}) ns/op | Cranelift ({speed}) ÷ copyjit | code bytes: copyjit / Cranelift |"
+        "| program | copyjit ns/op | memcpy ns/op | copyjit ÷ memcpy | Cranelift ({speed}) ns/op | Cranelift ({none}) ns/op | Cranelift ({speed}) ÷ copyjit | code bytes: copyjit / Cranelift | copyjit bytes/op: code / with data blocks |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         let per = |ns: f64| ns / row.ops as f64;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {:.1} / {:.1} |",
             row.name,
             num(per(row.copyjit_ns)),
             num(per(row.memcpy_ns)),
@@ -573,6 +586,8 @@ fn print_tables(rows: &[CompileRow], l: &Latency, r: &Runs) {
             ratio(row.speed_ns / row.copyjit_ns),
             group(row.copyjit_bytes as f64, 0),
             group(row.speed_bytes as f64, 0),
+            row.copyjit_bytes as f64 / row.ops as f64,
+            row.copyjit_span as f64 / row.ops as f64,
         );
     }
     println!();
