@@ -6,7 +6,7 @@
 
 use copyjit::{BinOp, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::types::{I16, I32, I64};
 use cranelift_codegen::ir::{Block, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use std::collections::HashMap;
@@ -170,7 +170,19 @@ impl Translator {
     fn branch(&mut self, b: &mut FunctionBuilder<'_>, cond: Cond, x: Value, y: Value, l: Label) {
         let taken = self.label(b, l);
         let next = b.create_block();
-        let c = b.ins().icmp(condition(cond), x, y);
+        let c = match cond {
+            // `x & y != 0` and `x & y == 0`.
+            Cond::Test | Cond::NotTest => {
+                let both = b.ins().band(x, y);
+                let cc = if cond == Cond::Test {
+                    IntCC::NotEqual
+                } else {
+                    IntCC::Equal
+                };
+                b.ins().icmp_imm_u(cc, both, 0)
+            }
+            _ => b.ins().icmp(condition(cond), x, y),
+        };
         b.ins().brif(c, taken, &[], next, &[]);
         b.switch_to_block(next);
     }
@@ -188,6 +200,9 @@ fn condition(cond: Cond) -> IntCC {
         Cond::SLe => IntCC::SignedLessThanOrEqual,
         Cond::SGt => IntCC::SignedGreaterThan,
         Cond::SGe => IntCC::SignedGreaterThanOrEqual,
+        // Handled by `branch` with an `and` first.
+        Cond::Test => IntCC::NotEqual,
+        Cond::NotTest => IntCC::Equal,
     }
 }
 
@@ -253,6 +268,31 @@ fn load(b: &mut FunctionBuilder<'_>, kind: Load, at: Value) -> Value {
         Load::I8 => b.ins().sload8(I64, f, at, 0),
         Load::I16 => b.ins().sload16(I64, f, at, 0),
         Load::I32 => b.ins().sload32(f, at, 0),
+        // Big-endian: a native load, byte-swapped on a little-endian host,
+        // zero-extended.
+        Load::Be16 => {
+            let v = b.ins().load(I16, f, at, 0);
+            let v = big_endian(b, v);
+            b.ins().uextend(I64, v)
+        }
+        Load::Be32 => {
+            let v = b.ins().load(I32, f, at, 0);
+            let v = big_endian(b, v);
+            b.ins().uextend(I64, v)
+        }
+        Load::Be64 => {
+            let v = b.ins().load(I64, f, at, 0);
+            big_endian(b, v)
+        }
+    }
+}
+
+/// `v`, loaded in the host's byte order, as a big-endian value.
+fn big_endian(b: &mut FunctionBuilder<'_>, v: Value) -> Value {
+    if cfg!(target_endian = "little") {
+        b.ins().bswap(v)
+    } else {
+        v
     }
 }
 
