@@ -284,38 +284,6 @@ impl Writer<'_> {
         }
     }
 
-    /// Bytes of padding before `code`, which has `N` slots, placed at `pos`
-    /// in a code block whose slot footprints end at `data_end`: enough to
-    /// start at `data_end` and keep the slots aligned, if it has slots, and
-    /// on powerpc64 to keep its prefixed instructions inside 64-byte blocks.
-    #[inline(always)]
-    fn pad<const N: usize>(
-        &self,
-        code: &[u8],
-        pos: usize,
-        data_end: usize,
-    ) -> Result<usize, Error> {
-        let pad = if N == 0 {
-            0
-        } else {
-            // SLOT_ALIGN is a power of two: none where slots need no
-            // alignment, and the compiler knows it.
-            let start = pos.max(data_end);
-            let address = (self.buf.as_ptr() as usize).wrapping_add(start);
-            start - pos + (address.wrapping_neg() & (SLOT_ALIGN - 1))
-        };
-        // Power instructions, and so the no-op, are 4 bytes.
-        #[cfg(target_arch = "powerpc64")]
-        let pad = prefixed_pad(
-            stencil::prefixed(code),
-            (self.buf.as_ptr() as usize).wrapping_add(pos),
-            pad,
-            if N == 0 { 4 } else { SLOT_ALIGN },
-        )?;
-        let _ = code;
-        Ok(pad)
-    }
-
     /// Copies `variant`'s code, after padding and, if the code block is
     /// full, a skip into the next one; then fills the slots in the data
     /// block. Checks room first, so nothing is half-written.
@@ -328,9 +296,21 @@ impl Writer<'_> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
         let (code, window) =
             stencil::code_and_window::<WINDOW>(variant).ok_or(Error::Unsupported)?;
-        let mut pad = self.pad::<N>(code, self.at.pos, self.at.data_end)?;
+        let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
+        let mut pad = pad_for::<N>(code, base, self.at.pos, self.at.data_end)?;
         if !layout::fits(self.at.pos, pad, code.len(), N, SKIP_LEN, self.at.block_end) {
-            pad = self.next_block::<N, STAGED>(code)?;
+            let (skip_pad, start, next_pad) = next_block::<N>(self.at, code, base, len)?;
+            // The skip, after any padding, straight into the buffer.
+            let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
+            self.flush();
+            write_at(self.buf, self.at.pos, &NOPS[..skip_pad]);
+            write_at(self.buf, self.at.pos + skip_pad, skip);
+            self.at.code_before += self.at.pos + skip_pad + SKIP_LEN - self.at.block_start;
+            self.at.block_start = start;
+            self.at.pos = start;
+            self.at.data_end = start;
+            self.at.block_end = OPEN;
+            pad = next_pad;
         }
         let op_at = self.at.pos + pad;
         // Slots lie past the op's code (build.rs checks that every op is
@@ -368,62 +348,6 @@ impl Writer<'_> {
             self.at.data_limit = end;
         }
         Ok(())
-    }
-
-    /// Ends the full code block with a skip and moves to the next block,
-    /// where `code`, with `N` slots, will go; returns the padding it needs
-    /// there. Checks first that the skip and the op fit the buffer, so that
-    /// on error nothing is written.
-    #[cold]
-    #[inline(never)]
-    fn next_block<const N: usize, const STAGED: bool>(
-        &mut self,
-        code: &'static [u8],
-    ) -> Result<usize, Error> {
-        let at = self.at;
-        // The next block starts past this one's slots: pad before the skip
-        // if the last op's slots reach past it.
-        let skip_pad = at.data_end.saturating_sub(at.pos + SKIP_LEN);
-        let start = at.pos + skip_pad + SKIP_LEN + SLOT_DISTANCE;
-        let pad = self.pad::<N>(code, start, start)?;
-        if !layout::fits(start, pad, code.len(), N, SKIP_LEN, start + SLOT_DISTANCE)
-            || !skip_pad.is_multiple_of(NOP_LEN)
-        {
-            // build.rs checks that every op fits an empty block and is a
-            // whole number of no-ops long.
-            return Err(Error::Unsupported);
-        }
-        let end = if N == 0 {
-            start + pad + code.len()
-        } else {
-            start + pad + layout::slot_offset(SLOT_DISTANCE, N)
-        };
-        if end > self.buf.len() {
-            return Err(Error::BufferTooSmall {
-                needed: end,
-                capacity: self.buf.len(),
-            });
-        }
-        let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
-        self.pad_with::<STAGED>(skip_pad);
-        self.put_code::<STAGED>(skip, None);
-        self.flush();
-        self.at.code_before += self.at.pos - self.at.block_start;
-        self.at.block_start = start;
-        self.at.pos = start;
-        self.at.data_end = start;
-        self.at.block_end = OPEN;
-        Ok(pad)
-    }
-
-    /// Writes `pad` bytes of no-ops at the current position.
-    #[inline(always)]
-    fn pad_with<const STAGED: bool>(&mut self, mut pad: usize) {
-        while pad > 0 {
-            let n = pad.min(NOPS.len());
-            self.put_code::<STAGED>(&NOPS[..n], Some(&NOPS));
-            pad -= n;
-        }
     }
 
     /// Writes `pad` bytes of no-ops and then a stencil's code at the current
@@ -466,37 +390,16 @@ impl Writer<'_> {
             self.staged = at + pad + len;
             self.at.pos += pad + len;
         } else {
-            self.pad_with::<STAGED>(pad);
-            self.put_code::<STAGED>(code, window);
-        }
-    }
-
-    /// Writes a stencil's code at the current position, staged or directly;
-    /// the caller checked the room. `window` is the stencil table from the
-    /// code on, for a fixed-size copy into the stage.
-    #[inline(always)]
-    fn put_code<const STAGED: bool>(
-        &mut self,
-        code: &'static [u8],
-        window: Option<&'static [u8; WINDOW]>,
-    ) {
-        if STAGED {
-            let len = code.len();
-            if self.staged + len.max(WINDOW) > self.stage.len() {
-                self.flush();
+            // Not staging, or a stencil without a whole window: straight
+            // into the buffer, after the staged bytes.
+            self.flush();
+            let mut done = 0;
+            while done < pad {
+                let n = (pad - done).min(NOPS.len());
+                write_at(self.buf, self.at.pos + done, &NOPS[..n]);
+                done += n;
             }
-            let at = self.staged;
-            match (window, self.stage.get_mut(at..at + WINDOW)) {
-                (Some(window), Some(dst)) if len <= WINDOW => dst.copy_from_slice(window),
-                _ => match self.stage.get_mut(at..at + len) {
-                    Some(dst) => dst.copy_from_slice(code),
-                    // Longer than the stage: straight into the buffer.
-                    None => return self.put_direct(code),
-                },
-            }
-            self.staged = at + len;
-            self.at.pos += len;
-        } else {
+            self.at.pos += pad;
             self.put_direct(code);
         }
     }
@@ -514,8 +417,8 @@ impl Writer<'_> {
         self.staged = 0;
     }
 
-    /// Writes a stencil's code at the current position, past any staged
-    /// bytes (there are none when not staging); the caller checked the room.
+    /// Writes a stencil's code at the current position, with nothing staged;
+    /// the caller checked the room.
     ///
     /// Stencils are short, and calling `memcpy` for a few bytes costs more
     /// than the copy: this copies any length up to 32 bytes with at most
@@ -523,7 +426,6 @@ impl Writer<'_> {
     /// kind is placed, so that the length tests are predicted per kind.
     #[inline(always)]
     fn put_direct(&mut self, code: &[u8]) {
-        self.flush();
         let n = code.len();
         let end = self.at.pos + n;
         let Some(dst) = self.buf.get_mut(self.at.pos..end) else {
@@ -606,6 +508,88 @@ impl Writer<'_> {
         if let Some(dst) = self.buf.get_mut(at..at + 8) {
             dst.copy_from_slice(&value.to_ne_bytes());
         }
+    }
+}
+
+/// Bytes of padding before `code`, which has `N` slots, placed at offset
+/// `pos` of a buffer at address `base`, in a code block whose slot
+/// footprints end at `data_end`: enough to start at `data_end` and keep the
+/// slots aligned, if it has slots, and on powerpc64 to keep its prefixed
+/// instructions inside 64-byte blocks.
+#[inline(always)]
+fn pad_for<const N: usize>(
+    code: &[u8],
+    base: usize,
+    pos: usize,
+    data_end: usize,
+) -> Result<usize, Error> {
+    let pad = if N == 0 {
+        0
+    } else {
+        // SLOT_ALIGN is a power of two: none where slots need no
+        // alignment, and the compiler knows it.
+        let start = pos.max(data_end);
+        let address = base.wrapping_add(start);
+        start - pos + (address.wrapping_neg() & (SLOT_ALIGN - 1))
+    };
+    // Power instructions, and so the no-op, are 4 bytes.
+    #[cfg(target_arch = "powerpc64")]
+    let pad = prefixed_pad(
+        stencil::prefixed(code),
+        base.wrapping_add(pos),
+        pad,
+        if N == 0 { 4 } else { SLOT_ALIGN },
+    )?;
+    let _ = code;
+    Ok(pad)
+}
+
+/// Where the next code block goes when `code`, with `N` slots, does not fit
+/// the current one (`at`) of a buffer at address `base`, `len` bytes long:
+/// the padding before the skip (so that the next block starts past this
+/// one's slots), the next block's start, and the op's padding there. Checks
+/// that the skip and the op fit the buffer, so that on error nothing is
+/// written. Out of line: it runs once per block, and it takes no reference
+/// to the writer, whose fields then stay in registers.
+#[cold]
+#[inline(never)]
+fn next_block<const N: usize>(
+    at: Cursor,
+    code: &[u8],
+    base: usize,
+    len: usize,
+) -> Result<(usize, usize, usize), Error> {
+    let skip_pad = at.data_end.saturating_sub(at.pos + SKIP_LEN);
+    let start = at.pos + skip_pad + SKIP_LEN + SLOT_DISTANCE;
+    let pad = pad_for::<N>(code, base, start, start)?;
+    if !layout::fits(start, pad, code.len(), N, SKIP_LEN, start + SLOT_DISTANCE)
+        || !skip_pad.is_multiple_of(NOP_LEN)
+        || skip_pad > NOPS.len()
+    {
+        // build.rs checks that every op fits an empty block and is a
+        // whole number of no-ops long.
+        return Err(Error::Unsupported);
+    }
+    let end = if N == 0 {
+        start + pad + code.len()
+    } else {
+        start + pad + layout::slot_offset(SLOT_DISTANCE, N)
+    };
+    if end > len {
+        return Err(Error::BufferTooSmall {
+            needed: end,
+            capacity: len,
+        });
+    }
+    Ok((skip_pad, start, pad))
+}
+
+/// Copies `bytes` to `at` in `buf`, if they fit; out of line, for the rare
+/// writes (the skip between blocks).
+#[inline(never)]
+fn write_at(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
     }
 }
 
