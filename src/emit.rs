@@ -79,10 +79,15 @@ impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
 }
 
 impl Cursor {
-    /// The end of everything written: the last code byte or data slot,
-    /// whichever is further (later blocks lie further on).
+    /// The end of everything written: the last code byte or, if the
+    /// current block has slots, its last data slot (earlier blocks and
+    /// their data lie before the current block).
     fn end(&self) -> usize {
-        self.pos.max(self.data_limit)
+        if self.block_end == OPEN {
+            self.pos
+        } else {
+            self.pos.max(self.data_end + SLOT_DISTANCE)
+        }
     }
 }
 
@@ -103,12 +108,9 @@ struct Cursor {
     /// slots starts here or later, so that its slots follow the previous
     /// op's (a slot lies [`SLOT_DISTANCE`] bytes after its op's first byte).
     data_end: usize,
-    /// The end of the last data slot written, or the entry.
-    data_limit: usize,
-    /// Where the current code block starts.
-    block_start: usize,
-    /// Bytes of code in the blocks before the current one.
-    code_before: usize,
+    /// How many skips lie behind: each jumps a data block of
+    /// [`SLOT_DISTANCE`] bytes.
+    skips: usize,
 }
 
 impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
@@ -123,9 +125,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
                 pos: entry,
                 block_end: OPEN,
                 data_end: entry,
-                data_limit: entry,
-                block_start: entry,
-                code_before: 0,
+                skips: 0,
             },
             labels: [LabelState::Unused; LABELS],
             pending: 0,
@@ -142,7 +142,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// Bytes of machine code emitted so far: every code block's ops, their
     /// padding and the skips between blocks, without the data blocks.
     pub fn code_len(&self) -> usize {
-        self.at.code_before + (self.at.pos - self.at.block_start)
+        self.at.pos - self.entry - self.at.skips * SLOT_DISTANCE
     }
 
     /// Whether nothing has been emitted yet.
@@ -305,8 +305,7 @@ impl Writer<'_> {
             self.flush();
             write_at(self.buf, self.at.pos, &NOPS[..skip_pad]);
             write_at(self.buf, self.at.pos + skip_pad, skip);
-            self.at.code_before += self.at.pos + skip_pad + SKIP_LEN - self.at.block_start;
-            self.at.block_start = start;
+            self.at.skips += 1;
             self.at.pos = start;
             self.at.data_end = start;
             self.at.block_end = OPEN;
@@ -345,7 +344,6 @@ impl Writer<'_> {
         }
         if N > 0 {
             self.at.data_end = op_at + 8 * N;
-            self.at.data_limit = end;
         }
         Ok(())
     }
