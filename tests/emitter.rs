@@ -362,3 +362,130 @@ fn code_without_slots_has_no_data_blocks() {
     ];
     assert_eq!(jit(&p, [0, 1, 0, 0]), Ok(n as u64));
 }
+
+#[test]
+fn every_error_leaves_the_buffer_as_the_instructions_before_it_left_it() {
+    let mov = Insn::MovImm {
+        dst: Reg::R1,
+        imm: 7,
+    };
+    let size = 16 * SLOT_DISTANCE;
+    // The failing instruction writes nothing (emit_until_error checks it).
+    let cases = [
+        (
+            vec![
+                Insn::Jump { target: Label(0) },
+                Insn::Bind(Label(0)),
+                Insn::Jump { target: Label(64) },
+            ],
+            Error::LabelOutOfRange(Label(64)),
+        ),
+        (
+            vec![Insn::Bind(Label(1)), mov, Insn::Bind(Label(1))],
+            Error::LabelRebound(Label(1)),
+        ),
+        (
+            vec![
+                mov,
+                Insn::BinImm {
+                    op: BinOp::Shl,
+                    dst: Reg::R0,
+                    lhs: Reg::R0,
+                    imm: 64,
+                },
+            ],
+            Error::ImmediateOutOfRange { imm: 64, max: 63 },
+        ),
+        (
+            vec![mov; 4 * SLOT_DISTANCE],
+            Error::BufferTooSmall {
+                needed: 0,
+                capacity: size,
+            },
+        ),
+    ];
+    for (program, expected) in cases {
+        let error = emit_until_error(&program, size).unwrap_err();
+        match (error, expected) {
+            (Error::BufferTooSmall { capacity, .. }, Error::BufferTooSmall { .. }) => {
+                assert_eq!(capacity, size)
+            }
+            _ => assert_eq!(error, expected),
+        }
+    }
+
+    // After an error, further instructions and `finish` write nothing.
+    let mut storage = Vec::new();
+    let range = aligned(&mut storage, size);
+    let mut asm: Assembler = Assembler::new(&mut storage[range.clone()]);
+    asm.emit(mov).unwrap();
+    assert!(asm.emit(Insn::Bind(Label(99))).is_err());
+    let written = asm.len();
+    assert_eq!(asm.emit(mov), Err(Error::EarlierError));
+    assert_eq!(asm.len(), written);
+    assert!(matches!(asm.finish(), Err(Error::EarlierError)));
+    let after_error = storage[range.clone()].to_vec();
+    let mut storage = Vec::new();
+    let range = aligned(&mut storage, size);
+    Assembler::<64>::new(&mut storage[range.clone()])
+        .emit(mov)
+        .unwrap();
+    assert!(storage[range] == after_error[..]);
+
+    // A finish that finds an unbound label writes no return.
+    let mut storage = Vec::new();
+    let range = aligned(&mut storage, size);
+    let mut asm: Assembler = Assembler::new(&mut storage[range.clone()]);
+    asm.emit(Insn::Jump { target: Label(3) }).unwrap();
+    assert!(matches!(asm.finish(), Err(Error::UnboundLabel(Label(3)))));
+    let after_finish = storage[range.clone()].to_vec();
+    let mut storage = Vec::new();
+    let range = aligned(&mut storage, size);
+    Assembler::<64>::new(&mut storage[range.clone()])
+        .emit(Insn::Jump { target: Label(3) })
+        .unwrap();
+    assert!(storage[range] == after_finish[..]);
+}
+
+#[test]
+fn a_long_program_runs_unchanged_at_another_address() {
+    // Far more than one code block, with a loop back across all of them.
+    let (top, n) = (Label(0), 3 * SLOT_DISTANCE as u64 / 4);
+    let mut p = vec![Insn::Bind(top)];
+    for i in 0..n {
+        p.push(Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            imm: i,
+        });
+    }
+    p.push(Insn::BinImm {
+        op: BinOp::Sub,
+        dst: Reg::R0,
+        lhs: Reg::R0,
+        imm: 1,
+    });
+    p.push(Insn::BranchImm {
+        cond: Cond::Ne,
+        lhs: Reg::R0,
+        imm: 0,
+        target: top,
+    });
+    p.push(Insn::Mov {
+        dst: Reg::R0,
+        src: Reg::R1,
+    });
+    let mut first = vec![0u8; 256 * SLOT_DISTANCE];
+    let mut asm: Assembler = Assembler::new(&mut first);
+    asm.emit_all(&p).unwrap();
+    let code = asm.finish().unwrap();
+    assert!(code.bytes().len() > 3 * SLOT_DISTANCE);
+    let mut memory = CodeMemory::new(code.bytes().len() + CODE_ALIGN).unwrap();
+    let copy = code.copy_to(memory.as_mut_slice()).unwrap();
+    assert_eq!(copy.bytes(), code.bytes());
+    let exec = copy.make_executable(&Linux).unwrap();
+    // SAFETY: the program touches no memory and calls nothing.
+    let got = unsafe { exec.call([3, 0, 0, 0]) };
+    assert_eq!(got, 3 * (n * (n - 1) / 2));
+}
