@@ -12,7 +12,7 @@
 mod programs;
 mod summary;
 
-use copyjit::{Assembler, Interpreter};
+use copyjit::{Assembler, Executable, Insn, Interpreter};
 use copyjit_linux::{CodeMemory, Linux};
 use criterion::{Criterion, SamplingMode, Throughput};
 use std::hint::black_box;
@@ -22,19 +22,23 @@ use summary::Summary;
 /// Loop iterations per run.
 const N: u64 = 10_000_000;
 
+/// `program` as code in `memory`, ready to run.
+fn executable<'m>(memory: &'m mut CodeMemory, program: &[Insn]) -> Executable<'m, Linux> {
+    let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
+    asm.emit_all(program).expect("emit");
+    asm.finish()
+        .expect("finish")
+        .make_executable(&Linux)
+        .expect("mprotect")
+}
+
 fn billion_sum(c: &mut Criterion, summary: &Summary) {
     let program = programs::sum_loop(N);
     let expected = programs::sum_expected(N);
     let per = N as f64;
 
     let mut memory = CodeMemory::new(4096).expect("mmap");
-    let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
-    asm.emit_all(&program).expect("emit");
-    let code = asm
-        .finish()
-        .expect("finish")
-        .make_executable(&Linux)
-        .expect("mprotect");
+    let code = executable(&mut memory, &program);
     let interpreter: Interpreter = Interpreter::new(&program).expect("a valid program");
     // SAFETY: the program touches no memory and calls nothing.
     assert_eq!(unsafe { code.call([0; 4]) }, expected, "copyjit");
@@ -81,14 +85,7 @@ fn chains(c: &mut Criterion, summary: &Summary) {
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(2));
         for (imm, name) in [(false, "add r0, r0, r1"), (true, "add r0, r0, imm")] {
-            let program = programs::chain(n, imm);
-            let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
-            asm.emit_all(&program).expect("emit");
-            let code = asm
-                .finish()
-                .expect("finish")
-                .make_executable(&Linux)
-                .expect("mprotect");
+            let code = executable(&mut memory, &programs::chain(n, imm));
             // SAFETY: the chain touches no memory and calls nothing.
             assert_eq!(unsafe { code.call([0, 1, 0, 0]) }, n as u64, "{name}");
             group.bench_function(name, |b| {
