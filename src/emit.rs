@@ -40,10 +40,11 @@ enum LabelState {
 /// `LABELS` is how many labels (numbered from 0) the program may use; the
 /// assembler keeps one word per label and allocates nothing.
 ///
-/// Code and its data slots go into alternating code and data blocks of
-/// [`SLOT_DISTANCE`] bytes each (see the crate's README), so a program with
-/// any immediate, offset, branch or call needs at least `SLOT_DISTANCE`
-/// bytes more than its code.
+/// Code goes into code blocks and data slots into the data block beside
+/// each, [`SLOT_DISTANCE`] bytes after the block's first op with slots (see
+/// the crate's README), so a program with any immediate, offset, branch,
+/// call or host call needs at least `SLOT_DISTANCE` bytes more than its
+/// code. [`Assembler::code_len`] counts the machine code alone.
 ///
 /// ```
 /// use copyjit::{Assembler, BinOp, Insn, Reg, SLOT_DISTANCE};
