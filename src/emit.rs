@@ -250,15 +250,16 @@ impl Writer<'_> {
     /// the compiler makes the whole placement one call per instruction).
     #[inline(always)]
     fn emit_all<const STAGED: bool>(&mut self, program: &[Insn]) -> Result<(), Error> {
-        let mut result = Ok(());
         for insn in program {
-            result = self.emit::<STAGED>(insn);
-            if result.is_err() {
-                break;
+            // Returning from inside the loop: a result carried across
+            // iterations is stored to memory on every one.
+            if let Err(e) = self.emit::<STAGED>(insn) {
+                self.flush();
+                return Err(e);
             }
         }
         self.flush();
-        result
+        Ok(())
     }
 
     #[inline(always)]
