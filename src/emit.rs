@@ -564,6 +564,7 @@ fn next_block<const N: usize>(
     let pad = pad_for::<N>(code, base, start, start)?;
     if !layout::fits(start, pad, code.len(), N, SKIP_LEN, start + SLOT_DISTANCE)
         || !skip_pad.is_multiple_of(NOP_LEN)
+        || !pad.is_multiple_of(NOP_LEN)
         || skip_pad > NOPS.len()
     {
         // build.rs checks that every op fits an empty block and is a
