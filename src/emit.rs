@@ -314,13 +314,7 @@ impl Writer<'_> {
             pad = next_pad;
         }
         let op_at = self.at.pos + pad;
-        // Slots lie past the op's code (build.rs checks that every op is
-        // shorter than the slot distance).
-        let end = if N == 0 {
-            op_at + code.len()
-        } else {
-            op_at + layout::slot_offset(SLOT_DISTANCE, N)
-        };
+        let end = op_end::<N>(op_at, code.len());
         if end > self.buf.len() {
             return Err(Error::BufferTooSmall {
                 needed: end,
@@ -374,15 +368,17 @@ impl Writer<'_> {
             // Padding is short but for the rare prefixed-instruction case
             // on powerpc64.
             const SHORT: usize = 8;
-            if N == 0 && pad == 0 {
-                // Only ops with slots are padded, but on powerpc64: a
-                // constant test where the padding is a constant 0.
-            } else if pad <= SHORT {
-                if let Some(dst) = self.stage.get_mut(at..at + SHORT) {
-                    dst.copy_from_slice(&NOPS[..SHORT]);
+            // Only ops with slots are padded, but on powerpc64: a constant
+            // test where the padding is a constant 0.
+            // Copies of a constant length, so each is a move or two.
+            if N > 0 || pad > 0 {
+                if pad <= SHORT {
+                    if let Some(dst) = self.stage.get_mut(at..at + SHORT) {
+                        dst.copy_from_slice(&NOPS[..SHORT]);
+                    }
+                } else if let Some(dst) = self.stage.get_mut(at..at + NOPS.len()) {
+                    dst.copy_from_slice(&NOPS);
                 }
-            } else if let Some(dst) = self.stage.get_mut(at..at + NOPS.len()) {
-                dst.copy_from_slice(&NOPS);
             }
             if let Some(dst) = self.stage.get_mut(at + pad..at + pad + WINDOW) {
                 dst.copy_from_slice(window);
@@ -571,11 +567,7 @@ fn next_block<const N: usize>(
         // whole number of no-ops long.
         return Err(Error::Unsupported);
     }
-    let end = if N == 0 {
-        start + pad + code.len()
-    } else {
-        start + pad + layout::slot_offset(SLOT_DISTANCE, N)
-    };
+    let end = op_end::<N>(start + pad, code.len());
     if end > len {
         return Err(Error::BufferTooSmall {
             needed: end,
@@ -583,6 +575,18 @@ fn next_block<const N: usize>(
         });
     }
     Ok((skip_pad, start, pad))
+}
+
+/// The end of what an op of `code_len` bytes with `N` slots writes when it
+/// starts at `op_at`: its code, or its last slot, which lies past the code
+/// (build.rs checks that every op is shorter than the slot distance).
+#[inline(always)]
+fn op_end<const N: usize>(op_at: usize, code_len: usize) -> usize {
+    if N == 0 {
+        op_at + code_len
+    } else {
+        op_at + layout::slot_offset(SLOT_DISTANCE, N)
+    }
 }
 
 /// Copies `bytes` to `at` in `buf`, if they fit; out of line, for the rare

@@ -121,11 +121,22 @@ fn aligned(storage: &mut Vec<u8>, size: usize) -> std::ops::Range<usize> {
     offset..offset + size
 }
 
+/// The `size` bytes of a fresh aligned buffer (filled as `aligned` fills
+/// it) after `program` is emitted into it.
+fn emitted(program: &[Insn], size: usize) -> Vec<u8> {
+    let mut storage = Vec::new();
+    let range = aligned(&mut storage, size);
+    Assembler::<64>::new(&mut storage[range.clone()])
+        .emit_all(program)
+        .unwrap();
+    storage[range].to_vec()
+}
+
 /// Emits `program` one instruction at a time into `size` bytes, and at the
 /// first error checks that the failing instruction changed no byte: the
 /// buffer holds what emitting only the instructions before it writes.
 fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
-    let (mut failed_storage, mut good_storage) = (Vec::new(), Vec::new());
+    let mut failed_storage = Vec::new();
     let failed = aligned(&mut failed_storage, size);
     let mut asm: Assembler = Assembler::new(&mut failed_storage[failed.clone()]);
     let Some((k, error)) = program
@@ -135,12 +146,8 @@ fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
     else {
         return asm.finish().map(|_| ());
     };
-    let good = aligned(&mut good_storage, size);
-    Assembler::<64>::new(&mut good_storage[good.clone()])
-        .emit_all(&program[..k])
-        .unwrap();
     assert!(
-        failed_storage[failed] == good_storage[good],
+        failed_storage[failed] == emitted(&program[..k], size)[..],
         "{:?} failed with {error:?} and wrote bytes",
         program[k]
     );
@@ -424,13 +431,7 @@ fn every_error_leaves_the_buffer_as_the_instructions_before_it_left_it() {
     assert_eq!(asm.emit(mov), Err(Error::EarlierError));
     assert_eq!(asm.len(), written);
     assert!(matches!(asm.finish(), Err(Error::EarlierError)));
-    let after_error = storage[range.clone()].to_vec();
-    let mut storage = Vec::new();
-    let range = aligned(&mut storage, size);
-    Assembler::<64>::new(&mut storage[range.clone()])
-        .emit(mov)
-        .unwrap();
-    assert!(storage[range] == after_error[..]);
+    assert!(storage[range] == emitted(&[mov], size)[..]);
 
     // A finish that finds an unbound label writes no return.
     let mut storage = Vec::new();
@@ -438,13 +439,7 @@ fn every_error_leaves_the_buffer_as_the_instructions_before_it_left_it() {
     let mut asm: Assembler = Assembler::new(&mut storage[range.clone()]);
     asm.emit(Insn::Jump { target: Label(3) }).unwrap();
     assert!(matches!(asm.finish(), Err(Error::UnboundLabel(Label(3)))));
-    let after_finish = storage[range.clone()].to_vec();
-    let mut storage = Vec::new();
-    let range = aligned(&mut storage, size);
-    Assembler::<64>::new(&mut storage[range.clone()])
-        .emit(Insn::Jump { target: Label(3) })
-        .unwrap();
-    assert!(storage[range] == after_finish[..]);
+    assert!(storage[range] == emitted(&[Insn::Jump { target: Label(3) }], size)[..]);
 }
 
 #[test]
