@@ -64,6 +64,9 @@ pub struct Filter<'p, const LABELS: usize = 64> {
     labels: usize,
     /// Whether the program loads from scratch memory (so the runners clear it).
     reads_scratch: bool,
+    /// The first `ret #0`, which the translation's checks return through
+    /// (`usize::MAX` if there is none).
+    zero_return: usize,
 }
 
 impl<'p, const LABELS: usize> Filter<'p, LABELS> {
@@ -102,10 +105,14 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         };
         let mut shifts_by_x = 0;
         let mut reads_scratch = false;
+        let mut zero_return = usize::MAX;
         for (pc, insn) in program.iter().enumerate() {
             let code = insn.code;
             if !op::is_known(code) {
                 return Err(Error::UnknownOpcode { pc, code });
+            }
+            if code == RET | K && insn.k == 0 && zero_return == usize::MAX {
+                zero_return = pc;
             }
             let next = pc as u32 + 1;
             match class(code) {
@@ -155,6 +162,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
             target_count,
             labels,
             reads_scratch,
+            zero_return,
         })
     }
 
@@ -187,6 +195,11 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     pub(crate) fn label(&self, pc: usize) -> Label {
         let below = self.targets[pc / 64] & ((1u64 << (pc % 64)) - 1);
         Label(1 + self.rank[pc / 64] + below.count_ones() as u16)
+    }
+
+    /// Whether instruction `pc` is the program's first `ret #0`.
+    pub(crate) fn is_zero_return(&self, pc: usize) -> bool {
+        pc == self.zero_return
     }
 
     /// The first label free for the translation's own use.

@@ -53,7 +53,9 @@ const RC: Reg = Reg::R3;
 /// The low 32 bits.
 const MASK: u64 = 0xffff_ffff;
 
-/// The label every out-of-bounds load and division by zero jumps to.
+/// The label every out-of-bounds load and division by zero jumps to: bound
+/// to the program's first `ret #0` if it has one (tcpdump's filters all
+/// do), else to a `ret imm 0` after the program.
 const RETURN_ZERO: Label = Label(0);
 
 /// The most copyjit instructions one cBPF instruction becomes, [`Insn::Bind`]s
@@ -127,6 +129,8 @@ pub struct Translation<'f, 'p, const LABELS: usize> {
     next_label: u16,
     /// Whether anything jumps to [`RETURN_ZERO`].
     return_zero_used: bool,
+    /// Whether [`RETURN_ZERO`] is bound (to the program's `ret #0`).
+    return_zero_bound: bool,
     /// Whether the tail has been produced.
     done: bool,
 }
@@ -193,6 +197,7 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
             x_in_t: true,
             next_label: filter.first_internal_label(),
             return_zero_used: false,
+            return_zero_bound: false,
             done: false,
         }
     }
@@ -317,6 +322,10 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         let code = insn.code;
         match code {
             c if c == RET | K => {
+                if self.filter.is_zero_return(pc) {
+                    self.emit(Insn::Bind(RETURN_ZERO));
+                    self.return_zero_bound = true;
+                }
                 self.emit(Insn::RetImm { imm: k64 });
                 self.falls = false;
             }
@@ -508,7 +517,7 @@ impl<const LABELS: usize> Translation<'_, '_, LABELS> {
         } else if !self.done {
             self.done = true;
             self.chunk.len = 0;
-            if self.return_zero_used {
+            if self.return_zero_used && !self.return_zero_bound {
                 self.emit(Insn::Bind(RETURN_ZERO));
                 self.emit(Insn::RetImm { imm: 0 });
             }
