@@ -60,21 +60,36 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         s.push('\n');
     }
     s.push_str("];\n\n");
+    // Each stencil ends where the next begins: one offset per stencil and
+    // one for the end, in the narrowest type that holds them.
+    let offset = if total <= usize::from(u16::MAX) {
+        "u16"
+    } else {
+        "u32"
+    };
     let _ = writeln!(
         s,
-        "/// Where each stencil's code lies in [`CODE`], in table order."
+        "/// An offset in [`CODE`]: the narrowest type that holds its length."
+    );
+    let _ = writeln!(s, "pub type Offset = {offset};");
+    let _ = writeln!(
+        s,
+        "/// Where each stencil's code starts in [`CODE`], in table order, and"
     );
     let _ = writeln!(
         s,
-        "pub static STENCILS: [Stencil; {}] = [",
-        table.stencils.len()
+        "/// where the last ends: stencil `i` is `CODE[STARTS[i]..STARTS[i + 1]]`."
+    );
+    let _ = writeln!(
+        s,
+        "pub static STARTS: [Offset; {}] = [",
+        table.stencils.len() + 1
     );
     let mut at = 0;
     for t in &table.stencils {
         let _ = writeln!(
             s,
-            "    Stencil::new({at}, {}), // {}{}",
-            t.code.len(),
+            "    {at}, // {}{}",
             t.name,
             if t.stripped {
                 ", tail jump stripped"
@@ -84,6 +99,7 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         );
         at += t.code.len();
     }
+    let _ = writeln!(s, "    {at}, // the end");
     s.push_str("];\n\n");
     let _ = writeln!(
         s,

@@ -28,4 +28,4 @@ pub use error::Error;
 pub use interp::{Frame, Interpreter, Limits, MAX_CALL_DEPTH, RUN_STACK_BYTES};
 pub use isa::{BinOp, Cond, HostFn, Insn, Label, Load, Reg, UnOp, Width};
 pub use platform::{AllCores, Platform};
-pub use stencil::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
+pub use stencil::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET, supports};

@@ -58,27 +58,145 @@ pub enum Variant {
 
 const R: usize = 4;
 
+// ---- Which forms the crate's features include --------------------------
+//
+// Each cargo feature of the crate leaves a set of forms out when it is off
+// (the README's "Flash budget" lists them). A form left out is neither
+// compiled nor linked nor in the table: [`Variant::all`] skips it, the
+// table is numbered without it, and its [`Variant::index`] is [`COUNT`],
+// past the table's end, so the emitter finds no stencil for it. A form or
+// operator no feature names is always included.
+
+/// Whether the binary operation's forms are included.
+#[allow(
+    clippy::match_like_matches_macro,
+    reason = "one arm per feature, whichever are on"
+)]
+const fn bin_op_included(op: BinOp) -> bool {
+    match op {
+        BinOp::Mul => cfg!(feature = "mul"),
+        BinOp::UDiv | BinOp::SDiv | BinOp::URem | BinOp::SRem => cfg!(feature = "div"),
+        BinOp::Shl | BinOp::Shr | BinOp::Sar => cfg!(feature = "shift"),
+        _ => true,
+    }
+}
+
+/// Whether the branch condition's forms (register and immediate) are
+/// included.
+#[allow(
+    clippy::match_like_matches_macro,
+    reason = "one arm per feature, whichever are on"
+)]
+const fn cond_included(cond: Cond) -> bool {
+    match cond {
+        // Each is another condition with its operands swapped.
+        Cond::ULe | Cond::UGt | Cond::SLe | Cond::SGt => cfg!(feature = "cond-swapped"),
+        Cond::Test | Cond::NotTest => cfg!(feature = "cond-test"),
+        _ => true,
+    }
+}
+
+/// Whether the load kind's forms are included.
+#[allow(
+    clippy::match_like_matches_macro,
+    reason = "one arm per feature, whichever are on"
+)]
+const fn load_included(kind: Load) -> bool {
+    match kind {
+        Load::I8 | Load::I16 | Load::I32 => cfg!(feature = "load-signed"),
+        Load::Be16 | Load::Be32 | Load::Be64 => cfg!(feature = "load-be"),
+        _ => true,
+    }
+}
+
+/// Whether ALU forms whose destination is not their left operand are
+/// included (without them, `dst = dst op rhs` only).
+const THREE_ADDRESS: bool = cfg!(feature = "three-address");
+
+/// The included members of an operator enum: each member's position among
+/// them, so that the table has no room for the others.
+struct Subset<const N: usize> {
+    /// Position among the included members, for each member.
+    rank: [u8; N],
+    /// How many members are included.
+    len: usize,
+    /// Whether all are, so that the rank is the member's own index.
+    all: bool,
+}
+
+impl<const N: usize> Subset<N> {
+    const fn new(included: [bool; N]) -> Self {
+        let mut rank = [0; N];
+        let mut len = 0;
+        let mut i = 0;
+        while i < N {
+            rank[i] = len as u8;
+            if included[i] {
+                len += 1;
+            }
+            i += 1;
+        }
+        Subset {
+            rank,
+            len,
+            all: len == N,
+        }
+    }
+
+    /// The position of the member with index `i` among the included ones.
+    #[inline(always)]
+    const fn rank(&self, i: usize) -> usize {
+        if self.all { i } else { self.rank[i] as usize }
+    }
+}
+
+/// The [`Subset`] of an operator enum's `ALL` that `included` keeps.
+macro_rules! subset {
+    ($enum:ident, $included:ident) => {{
+        let mut included = [false; $enum::ALL.len()];
+        let mut i = 0;
+        while i < included.len() {
+            included[i] = $included($enum::ALL[i]);
+            i += 1;
+        }
+        Subset::new(included)
+    }};
+}
+
+const BIN_OPS: Subset<{ BinOp::ALL.len() }> = subset!(BinOp, bin_op_included);
+const CONDS: Subset<{ Cond::ALL.len() }> = subset!(Cond, cond_included);
+const LOADS: Subset<{ Load::ALL.len() }> = subset!(Load, load_included);
+
+/// Register forms of a binary operation with and without an immediate.
+const BIN_REGS: usize = if THREE_ADDRESS { R * R * R } else { R * R };
+const BIN_IMM_REGS: usize = if THREE_ADDRESS { R * R } else { R };
+
+/// `n` if `feature` is on, else 0.
+const fn count_if(feature: bool, n: usize) -> usize {
+    if feature { n } else { 0 }
+}
+
 /// How many forms each family has, in table order.
 const FAMILIES: [usize; 19] = [
-    1,                            // Empty
-    1,                            // Nop
-    BinOp::ALL.len() * R * R * R, // Bin
-    BinOp::ALL.len() * R * R,     // BinImm
-    UnOp::ALL.len() * R * R,      // Unary
-    R * R,                        // Mov
-    R,                            // MovImm
-    Cond::ALL.len() * R * R,      // Branch
-    Cond::ALL.len() * R,          // BranchImm
-    1,                            // Jump
-    Load::ALL.len() * R * R,      // Load
-    Width::ALL.len() * R * R,     // Store
-    R,                            // Push
-    R,                            // Pop
-    R,                            // CallHost
-    1,                            // Call
-    1,                            // Ret
-    1,                            // Skip
-    1,                            // RetImm
+    1,                                                               // Empty
+    1,                                                               // Nop
+    BIN_OPS.len * BIN_REGS,                                          // Bin
+    count_if(cfg!(feature = "alu-imm"), BIN_OPS.len * BIN_IMM_REGS), // BinImm
+    UnOp::ALL.len() * R * R,                                         // Unary
+    R * R,                                                           // Mov
+    R,                                                               // MovImm
+    CONDS.len * R * R,                                               // Branch
+    count_if(cfg!(feature = "branch-imm"), CONDS.len * R),           // BranchImm
+    1,                                                               // Jump
+    LOADS.len * R * R,                                               // Load
+    Width::ALL.len() * R * R,                                        // Store
+    count_if(cfg!(feature = "stack"), R),                            // Push
+    count_if(cfg!(feature = "stack"), R),                            // Pop
+    count_if(cfg!(feature = "call-host"), R),                        // CallHost
+    count_if(cfg!(feature = "call"), 1),                             // Call
+    1,                                                               // Ret
+    1,                                                               // Skip
+    1,                                                               // RetImm
 ];
 
 /// The index of the first form of each family, and the number of forms.
@@ -92,7 +210,7 @@ const BASE: [usize; FAMILIES.len() + 1] = {
     base
 };
 
-/// The number of stencil forms.
+/// The number of stencil forms the crate's features include.
 #[cfg_attr(
     not(test),
     allow(dead_code, reason = "build.rs, which shares this file, uses it")
@@ -105,23 +223,47 @@ impl Variant {
     /// The emitter computes this for every op, so every family takes the
     /// same path: a constant first index plus a mixed-radix number of four
     /// digits (the family's operator, then one base-4 digit per register),
-    /// padded with leading zeros.
+    /// padded with leading zeros. Operators and register forms the crate's
+    /// features leave out take no room: an operator's digit is its rank
+    /// among the included ones, and without `three-address` an ALU form
+    /// has no digit for its left operand (it is the destination). A form
+    /// left out gets [`COUNT`], past the table.
     #[inline]
     pub const fn index(self) -> usize {
+        if !self.included() {
+            return COUNT;
+        }
         let (first, digits) = match self {
             Variant::Empty => (BASE[0], [0; 4]),
             Variant::Nop => (BASE[1], [0; 4]),
             Variant::Bin(op, d, a, b) => {
-                (BASE[2], [op as usize, d as usize, a as usize, b as usize])
+                let op = BIN_OPS.rank(op as usize);
+                if THREE_ADDRESS {
+                    (BASE[2], [op, d as usize, a as usize, b as usize])
+                } else {
+                    (BASE[2], [0, op, d as usize, b as usize])
+                }
             }
-            Variant::BinImm(op, d, a) => (BASE[3], [0, op as usize, d as usize, a as usize]),
+            Variant::BinImm(op, d, a) => {
+                let op = BIN_OPS.rank(op as usize);
+                if THREE_ADDRESS {
+                    (BASE[3], [0, op, d as usize, a as usize])
+                } else {
+                    (BASE[3], [0, 0, op, d as usize])
+                }
+            }
             Variant::Unary(op, d, a) => (BASE[4], [0, op as usize, d as usize, a as usize]),
             Variant::Mov(d, s) => (BASE[5], [0, 0, d as usize, s as usize]),
             Variant::MovImm(d) => (BASE[6], [0, 0, 0, d as usize]),
-            Variant::Branch(c, a, b) => (BASE[7], [0, c as usize, a as usize, b as usize]),
-            Variant::BranchImm(c, a) => (BASE[8], [0, 0, c as usize, a as usize]),
+            Variant::Branch(c, a, b) => {
+                (BASE[7], [0, CONDS.rank(c as usize), a as usize, b as usize])
+            }
+            Variant::BranchImm(c, a) => (BASE[8], [0, 0, CONDS.rank(c as usize), a as usize]),
             Variant::Jump => (BASE[9], [0; 4]),
-            Variant::Load(k, d, b) => (BASE[10], [0, k as usize, d as usize, b as usize]),
+            Variant::Load(k, d, b) => (
+                BASE[10],
+                [0, LOADS.rank(k as usize), d as usize, b as usize],
+            ),
             Variant::Store(w, s, b) => (BASE[11], [0, w as usize, s as usize, b as usize]),
             Variant::Push(s) => (BASE[12], [0, 0, 0, s as usize]),
             Variant::Pop(d) => (BASE[13], [0, 0, 0, d as usize]),
@@ -132,6 +274,29 @@ impl Variant {
             Variant::RetImm => (BASE[18], [0; 4]),
         };
         first + ((digits[0] * R + digits[1]) * R + digits[2]) * R + digits[3]
+    }
+
+    /// Whether the crate's features include the form (see the README's
+    /// "Flash budget"); a form left out has no stencil.
+    #[inline(always)]
+    pub const fn included(self) -> bool {
+        match self {
+            Variant::Bin(op, d, a, _) => {
+                bin_op_included(op) && (THREE_ADDRESS || d as u8 == a as u8)
+            }
+            Variant::BinImm(op, d, a) => {
+                cfg!(feature = "alu-imm")
+                    && bin_op_included(op)
+                    && (THREE_ADDRESS || d as u8 == a as u8)
+            }
+            Variant::Branch(c, ..) => cond_included(c),
+            Variant::BranchImm(c, _) => cfg!(feature = "branch-imm") && cond_included(c),
+            Variant::Load(k, ..) => load_included(k),
+            Variant::Push(_) | Variant::Pop(_) => cfg!(feature = "stack"),
+            Variant::CallHost(_) => cfg!(feature = "call-host"),
+            Variant::Call => cfg!(feature = "call"),
+            _ => true,
+        }
     }
 
     /// How many 8-byte data slots the form reads, at a fixed distance from
@@ -166,7 +331,7 @@ impl Variant {
         }
     }
 
-    /// Every form, in table order.
+    /// Every form the crate's features include, in table order.
     #[cfg_attr(
         not(test),
         allow(dead_code, reason = "build.rs, which shares this file, uses it")
@@ -219,5 +384,6 @@ impl Variant {
             .chain(regs.map(Variant::Pop))
             .chain(regs.map(Variant::CallHost))
             .chain([Variant::Call, Variant::Ret, Variant::Skip, Variant::RetImm])
+            .filter(|v| v.included())
     }
 }

@@ -5,6 +5,12 @@
 //! `COPYJIT_DIFF_PROGRAMS=N` sets how many programs run (10,000 by default),
 //! `COPYJIT_DIFF_SEED=S` the first seed. A mismatch is shrunk to a minimal
 //! program before it is reported.
+//!
+//! Programs use only the forms the crate's features include
+//! (`copyjit::supports`): an instruction of a form left out is drawn again,
+//! loops count with register forms when the immediate forms are left out,
+//! and without `call-host` the registers are not observed at the end (the
+//! result and memory still are).
 
 mod common;
 
@@ -42,6 +48,9 @@ impl Memory {
 extern "C" fn host(a: u64, b: u64, c: u64, d: u64) -> u64 {
     a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.rotate_right(13) ^ c.wrapping_sub(d)
 }
+
+/// A label for asking whether a branch form is supported.
+const TOP_ANY: Label = Label(0);
 
 /// Builds random programs; labels are allocated in order.
 struct Gen<'m> {
@@ -89,11 +98,23 @@ impl Gen<'_> {
         all[self.rng.usize(..all.len())]
     }
 
-    /// One straight-line instruction that writes none of `keep`.
+    /// One straight-line instruction that writes none of `keep`, of a
+    /// form the crate's features include.
     fn simple(&mut self, keep: &[Reg]) {
+        loop {
+            let insn = self.simple_any(keep);
+            if copyjit::supports(&insn) {
+                self.out.push(insn);
+                return;
+            }
+        }
+    }
+
+    /// One straight-line instruction that writes none of `keep`.
+    fn simple_any(&mut self, keep: &[Reg]) -> Insn {
         let dst = self.reg_but(keep);
         let (lhs, rhs) = (self.reg(), self.reg());
-        let insn = match self.rng.u8(..10) {
+        match self.rng.u8(..10) {
             0..=3 => Insn::Bin {
                 op: self.pick(BinOp::ALL),
                 dst,
@@ -120,8 +141,7 @@ impl Gen<'_> {
                 imm: self.imm(),
             },
             _ => Insn::CallHost { dst, func: host },
-        };
-        self.out.push(insn);
+        }
     }
 
     /// A load or store on the scratch memory through a fresh base register.
@@ -129,7 +149,18 @@ impl Gen<'_> {
         let base = self.reg_but(keep);
         let imm = self.mem.scratch_addr();
         self.out.push(Insn::MovImm { dst: base, imm });
-        let kind = self.pick(Load::ALL);
+        let kind = loop {
+            let kind = self.pick(Load::ALL);
+            let load = Insn::Load {
+                kind,
+                dst: base,
+                base,
+                offset: 0,
+            };
+            if copyjit::supports(&load) {
+                break kind;
+            }
+        };
         let offset = if kind.is_big_endian() {
             // At any alignment.
             self.rng.usize(..=SCRATCH_WORDS * 8 - kind.size())
@@ -159,7 +190,7 @@ impl Gen<'_> {
 
     /// Pushes and pops, balanced, with SP set first.
     fn stack(&mut self, keep: &[Reg]) {
-        if keep.contains(&Reg::SP) {
+        if keep.contains(&Reg::SP) || !copyjit::supports(&Insn::Push { src: Reg::SP }) {
             return;
         }
         let imm = self.mem.stack_top() - 8 * self.rng.u64(..8);
@@ -180,66 +211,103 @@ impl Gen<'_> {
     /// A forward branch over a few instructions.
     fn skip(&mut self, keep: &[Reg], depth: u32) {
         let over = self.label();
-        let lhs = self.reg();
-        let cond = self.pick(Cond::ALL);
-        if self.rng.bool() {
-            let rhs = self.reg();
-            self.out.push(Insn::Branch {
-                cond,
-                lhs,
-                rhs,
-                target: over,
-            });
-        } else {
-            let imm = self.imm();
-            self.out.push(Insn::BranchImm {
-                cond,
-                lhs,
-                imm,
-                target: over,
-            });
+        loop {
+            let lhs = self.reg();
+            let cond = self.pick(Cond::ALL);
+            let branch = if self.rng.bool() {
+                let rhs = self.reg();
+                Insn::Branch {
+                    cond,
+                    lhs,
+                    rhs,
+                    target: over,
+                }
+            } else {
+                let imm = self.imm();
+                Insn::BranchImm {
+                    cond,
+                    lhs,
+                    imm,
+                    target: over,
+                }
+            };
+            if copyjit::supports(&branch) {
+                self.out.push(branch);
+                break;
+            }
         }
         self.block(keep, depth + 1, 4 * self.scale);
         self.out.push(Insn::Bind(over));
     }
 
     /// A loop of 1 to 8 iterations on a counter the body leaves alone.
+    /// Without the immediate forms, the counter is decremented as
+    /// `not(neg(counter))` and compared with a register that holds 0.
     fn counted_loop(&mut self, keep: &[Reg], depth: u32) {
         let counter = self.reg_but(keep);
         let mut inner = keep.to_vec();
         inner.push(counter);
+        let decrement = Insn::BinImm {
+            op: BinOp::Sub,
+            dst: counter,
+            lhs: counter,
+            imm: 1,
+        };
+        let test = |cond, target| Insn::BranchImm {
+            cond,
+            lhs: counter,
+            imm: 0,
+            target,
+        };
+        let zero = if copyjit::supports(&decrement) && copyjit::supports(&test(Cond::Ne, TOP_ANY)) {
+            None
+        } else {
+            if inner.len() >= 3 {
+                return;
+            }
+            let zero = self.reg_but(&inner);
+            inner.push(zero);
+            Some(zero)
+        };
         if inner.len() >= 4 {
             return;
         }
+        let test = |cond, target| match zero {
+            None => test(cond, target),
+            Some(zero) => Insn::Branch {
+                cond,
+                lhs: counter,
+                rhs: zero,
+                target,
+            },
+        };
         let top = self.label();
         let trips = self.rng.u64(1..9);
         self.out.push(Insn::MovImm {
             dst: counter,
             imm: trips,
         });
+        if let Some(zero) = zero {
+            self.out.push(Insn::MovImm { dst: zero, imm: 0 });
+        }
         self.out.push(Insn::Bind(top));
         self.block(&inner, depth + 1, 6 * self.scale);
-        self.out.push(Insn::BinImm {
-            op: BinOp::Sub,
-            dst: counter,
-            lhs: counter,
-            imm: 1,
-        });
+        if zero.is_none() {
+            self.out.push(decrement);
+        } else {
+            for op in [UnOp::Neg, UnOp::Not] {
+                self.out.push(Insn::Unary {
+                    op,
+                    dst: counter,
+                    src: counter,
+                });
+            }
+        }
         if self.rng.bool() {
-            self.out.push(Insn::BranchImm {
-                cond: Cond::Ne,
-                lhs: counter,
-                imm: 0,
-                target: top,
-            });
+            self.out.push(test(Cond::Ne, top));
         } else {
             let done = self.label();
-            self.out.push(Insn::BranchImm {
-                cond: Cond::Eq,
-                lhs: counter,
-                imm: 0,
-                target: done,
-            });
+            self.out.push(test(Cond::Eq, done));
             self.out.push(Insn::Jump { target: top });
             self.out.push(Insn::Bind(done));
         }
@@ -284,16 +352,19 @@ fn program(seed: u64, mem: &Memory) -> Vec<Insn> {
         },
     };
     let sub = g.label();
-    let call = g.rng.u8(..4) == 0;
+    let call = g.rng.u8(..4) == 0 && copyjit::supports(&Insn::Call { target: sub });
     g.block(&[], 0, 12 * g.scale);
     if call {
         g.out.push(Insn::Call { target: sub });
         g.block(&[], 1, 3);
     }
-    g.out.push(Insn::CallHost {
+    let observe = Insn::CallHost {
         dst: Reg::R0,
         func: common::observe,
-    });
+    };
+    if copyjit::supports(&observe) {
+        g.out.push(observe);
+    }
     g.ret();
     if call {
         g.out.push(Insn::Bind(sub));

@@ -20,6 +20,10 @@ const IMMEDIATES: [u64; 9] = [
 ];
 
 #[test]
+#[cfg_attr(
+    not(all(feature = "alu-imm", feature = "three-address", feature = "branch-imm")),
+    ignore = "needs the `alu-imm`, `three-address`, `branch-imm` features"
+)]
 fn immediates_at_every_placement() {
     // Each no-op shifts the following ops; 16 of them cover every address
     // mod 16 on every target (no-ops are 1 to 4 bytes long).
@@ -80,6 +84,7 @@ fn exact_size() -> usize {
 }
 
 #[test]
+#[cfg_attr(not(feature = "alu-imm"), ignore = "needs the `alu-imm` feature")]
 fn buffer_exactly_big_enough_and_one_byte_short() {
     let n = exact_size();
     // The program's last bytes are a data slot, a data block past its code.
@@ -155,6 +160,7 @@ fn emit_until_error(program: &[Insn], size: usize) -> Result<(), Error> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "alu-imm"), ignore = "needs the `alu-imm` feature")]
 fn a_buffer_that_ends_in_the_code_or_in_a_data_block() {
     // Long enough to need several code blocks and their data blocks.
     let mut p = Vec::new();
@@ -223,6 +229,7 @@ fn unbound_and_rebound_labels() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "branch-imm"), ignore = "needs the `branch-imm` feature")]
 fn many_forward_references_to_one_label() {
     // Every branch refers to the end before it is bound; binding walks the
     // chain threaded through their slots.
@@ -254,6 +261,10 @@ fn many_forward_references_to_one_label() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(feature = "alu-imm", feature = "branch-imm", feature = "call-host")),
+    ignore = "needs the `alu-imm`, `branch-imm`, `call-host` features"
+)]
 fn finished_code_runs_unchanged_at_another_address() {
     let (top, done) = (Label(0), Label(1));
     let p = [
@@ -321,6 +332,7 @@ fn code_copy_error(p: &[Insn], dst: &mut [u8]) -> Result<(), Error> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "alu-imm"), ignore = "needs the `alu-imm` feature")]
 fn entry_is_aligned_whatever_the_buffer() {
     let mut buf = vec![0u8; 4 * SLOT_DISTANCE];
     for skip in 0..CODE_ALIGN {
@@ -443,6 +455,10 @@ fn every_error_leaves_the_buffer_as_the_instructions_before_it_left_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(feature = "alu-imm", feature = "branch-imm")),
+    ignore = "needs the `alu-imm`, `branch-imm` features"
+)]
 fn a_long_program_runs_unchanged_at_another_address() {
     // Far more than one code block, with a loop back across all of them.
     let (top, n) = (Label(0), 3 * SLOT_DISTANCE as u64 / 4);

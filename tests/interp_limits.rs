@@ -217,6 +217,7 @@ fn assembled(program: &[Insn]) -> Result<(), Error> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "call"), ignore = "needs the `call` feature")]
 fn the_interpreter_reports_what_the_assembler_reports() {
     let l = |n| Label(n);
     let programs: [&[Insn]; 6] = [
