@@ -6,7 +6,7 @@ use crate::cgen::OpSpec;
 use crate::link::Built;
 use object::{
     Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionFlags,
-    SymbolIndex,
+    SymbolIndex, SymbolKind,
 };
 use std::collections::HashMap;
 
@@ -36,6 +36,8 @@ pub struct Table {
     pub compiler: &'static str,
     /// The target triple.
     pub target: String,
+    /// Whether the ops are Thumb code, entered at their address plus one.
+    pub thumb: bool,
 }
 
 /// Whether 8-byte loads from a slot must be 8-aligned on `arch`: x86 loads
@@ -146,6 +148,9 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
             ops[0].name
         ));
     }
+    if built.thumb {
+        align_thumb(&mut stencils)?;
+    }
     let slot_align = slot_align(&built.arch);
     check_padding(&stencils, slot_align)?;
     check_blocks(&stencils, ops, distance)?;
@@ -157,7 +162,31 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
         slot_distance: distance,
         compiler: built.compiler,
         target: built.target.clone(),
+        thumb: built.thumb,
     })
+}
+
+/// Makes every Thumb op a multiple of 4 bytes long, with a trailing no-op
+/// where it is 2 bytes short. A Thumb literal load (`ldr rX, [pc, #n]`, how
+/// the compilers read a slot's distance and large constants) rounds the PC
+/// down to a multiple of 4, so an op reads its literals right only where
+/// its start is 4-aligned, as it was linked; ops then follow each other at
+/// multiples of 4 from the code's 16-aligned start.
+fn align_thumb(stencils: &mut [Stencil]) -> BuildResult<()> {
+    let nop = stencils[crate::variant::Variant::Nop.index()].code.clone();
+    if nop.len() != 2 {
+        return Err(format!(
+            "op {}: a Thumb no-op of {} bytes, where 2 were expected",
+            stencils[crate::variant::Variant::Nop.index()].name,
+            nop.len()
+        ));
+    }
+    for stencil in stencils.iter_mut() {
+        if stencil.code.len() % 4 == 2 {
+            stencil.code.extend_from_slice(&nop);
+        }
+    }
+    Ok(())
 }
 
 /// The offsets of Power's prefixed instructions in `code`: a word of
@@ -646,9 +675,20 @@ impl<'a> Linked<'a> {
     fn parse(data: &'a [u8], what: &'static str, distance: u64) -> BuildResult<Self> {
         let file =
             object::File::parse(data).map_err(|e| format!("reading the linked ops{what}: {e}"))?;
+        // A Thumb function symbol's value is its address with bit 0 set,
+        // the mark of Thumb code (ARM ELF ABI): the bit is no part of the
+        // address.
+        let thumb_bit = u64::from(file.architecture() == object::Architecture::Arm);
         let symbols = file
             .symbols()
-            .filter_map(|s| Some((s.name().ok()?.to_string(), (s.address(), s.size()))))
+            .filter_map(|s| {
+                let address = if s.kind() == SymbolKind::Text {
+                    s.address() & !thumb_bit
+                } else {
+                    s.address()
+                };
+                Some((s.name().ok()?.to_string(), (address, s.size())))
+            })
             .collect();
         Ok(Linked {
             file,

@@ -28,6 +28,8 @@ pub struct Built {
     pub arch: String,
     /// The distance from an op's first byte to its first data slot.
     pub slot_distance: u64,
+    /// Whether the ops are Thumb code (M-profile Arm).
+    pub thumb: bool,
 }
 
 /// Flags for every stencil, each with the reason it is there.
@@ -136,16 +138,29 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
         // interworking veneer outside the op, and Thumb literal loads round
         // the PC down to 4 bytes so an op at 2 mod 4 misreads its slot. ARM
         // code has neither problem.
-        "arm" if !clang => flags.compile = &["-marm"],
+        //
+        // Armv6-M has only Thumb-1 code, in which neither GCC (12) nor
+        // clang (14 to 22) makes a tail call: every op would call its
+        // continuation and grow the stack.
+        "arm" if target.starts_with("thumbv6m") => {
+            return Err(format!(
+                "{target} (Armv6-M: Cortex-M0, M0+, M1) cannot have stencils: neither GCC nor \
+                 clang makes tail calls in Armv6-M code, and every op ends with one; Cortex-M3 \
+                 and later are supported (thumbv7m-none-eabi, thumbv7em-none-eabihf, \
+                 thumbv8m.main-none-eabihf)"
+            ));
+        }
         // Two of the four registers are passed on the stack, and clang
         // before 20 cannot make a tail call that changes a stack-passed
         // argument (LLVM's ARM backend gives up on `musttail`; fixed in
         // LLVM 20). cc names the target `arm-unknown-linux-gnueabihf`, whose
         // default CPU is older than armv7's baseline, hence `-march`;
-        // `-marm` as for GCC.
-        "arm" => match major_version(tool) {
+        // `-marm` as for GCC. The M-profile targets keep Thumb, as below.
+        "arm" if clang => match major_version(tool) {
             Some(major) if major >= 20 => {
-                flags.compile = if target.starts_with("armv7") {
+                flags.compile = if m_profile(target) {
+                    &[]
+                } else if target.starts_with("armv7") {
                     &["-marm", "-march=armv7-a"]
                 } else {
                     &["-marm"]
@@ -153,14 +168,29 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
             }
             major => {
                 let version = major.map_or("an unknown version".into(), |m| format!("clang {m}"));
+                let gcc = if target.contains("-none-") {
+                    " (arm-none-eabi-gcc)"
+                } else {
+                    ""
+                };
                 return Err(format!(
                     "{target} stencils need GCC or clang 20 or later, and this is {version}: \
                      older clang cannot tail-call when a register passed on the stack changes \
-                     (set CC_{} to e.g. clang-22, or leave it unset for GCC)",
+                     (set CC_{} to e.g. clang-22, or leave it unset for GCC{gcc})",
                     target.replace('-', "_")
                 ));
             }
         },
+        // M-profile cores (Cortex-M: thumbv7m, thumbv7em, thumbv8m.main)
+        // have no ARM mode, so their ops are Thumb code (cc's `-mthumb` and
+        // `-march`). There the linker knows every branch stays in Thumb
+        // state, so the tail call needs no veneer; build/extract.rs clears
+        // the Thumb bit of function symbols and keeps every op a multiple
+        // of 4 bytes long, so that ops stay 4-aligned for their literal
+        // loads; the emitter and `Executable::call` set the bit in code
+        // addresses.
+        "arm" if m_profile(target) => {}
+        "arm" => flags.compile = &["-marm"],
         // Before Power10 there is no PC-relative load: code reaches data
         // through the TOC pointer (`r2`, set up from `.TOC.`), an absolute
         // address. Power10's prefixed `pld` reads a slot PC-relatively.
@@ -221,6 +251,7 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
     let linked = link(out_dir, &compiler, &flags, object, ops, BASE)?;
     let shifted = link(out_dir, &compiler, &flags, object, ops, SHIFTED_BASE)?;
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let thumb = arch == "arm" && m_profile(&target);
     Ok(Built {
         object: read(object)?,
         linked: read(&linked)?,
@@ -229,6 +260,7 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         target,
         arch,
         slot_distance: flags.slot_distance,
+        thumb,
     })
 }
 
@@ -327,4 +359,12 @@ fn command_line(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether `target` is an M-profile Arm target (Cortex-M), which runs only
+/// Thumb code.
+pub fn m_profile(target: &str) -> bool {
+    ["thumbv6m", "thumbv7m", "thumbv7em", "thumbv8m"]
+        .iter()
+        .any(|p| target.starts_with(p))
 }

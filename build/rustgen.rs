@@ -46,6 +46,16 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         "pub const SLOT_DISTANCE: usize = {};\n",
         table.slot_distance
     );
+    let _ = writeln!(
+        s,
+        "/// Added to a code address to call or jump to it: 1 where the stencils are"
+    );
+    let _ = writeln!(s, "/// Thumb code (the Arm interworking bit), else 0.");
+    let _ = writeln!(
+        s,
+        "pub const THUMB_BIT: usize = {};\n",
+        usize::from(table.thumb)
+    );
     let total: usize = table.stencils.iter().map(|t| t.code.len()).sum();
     let _ = writeln!(s, "/// Every stencil's code, back to back.");
     let _ = writeln!(s, "pub static CODE: [u8; {total}] = [");

@@ -146,12 +146,17 @@ impl<'a, P: Platform> Executable<'a, P> {
     /// native stack allows. When several threads run the code at once, its
     /// memory accesses and host calls must not race.
     pub unsafe fn call(&self, args: [u64; 4]) -> u64 {
+        // A pointer to Thumb code carries the Thumb bit, which `blx` moves
+        // into the execution state (M-profile cores fault without it).
+        let entry = self.entry + crate::stencil::THUMB_BIT;
         // SAFETY: `ptr + entry` is the entry of code a successful `finish`
         // produced (complete ops ending in a return), flushed and made
-        // executable by `Code::make_executable`; it follows the C calling
-        // convention of `Entry`. The caller upholds the program's contract.
+        // executable by `Code::make_executable`, plus the Thumb bit where
+        // it is Thumb code (still inside the buffer: the code is not
+        // empty); it follows the C calling convention of `Entry`. The
+        // caller upholds the program's contract.
         unsafe {
-            let entry: Entry = core::mem::transmute::<*mut u8, Entry>(self.ptr.add(self.entry));
+            let entry: Entry = core::mem::transmute::<*mut u8, Entry>(self.ptr.add(entry));
             entry(args[0], args[1], args[2], args[3])
         }
     }

@@ -598,9 +598,11 @@ fn write_at(buf: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-/// The slot value that makes a slot at `slot` point at `target`.
+/// The slot value that makes a slot at `slot` point at `target` (with the
+/// Thumb bit where the stencils are Thumb code, since the ops branch to it
+/// with `bx`/`blx`).
 fn relative(target: usize, slot: usize) -> u64 {
-    (target as u64).wrapping_sub(slot as u64)
+    (target as u64).wrapping_sub(slot as u64) + stencil::THUMB_BIT as u64
 }
 
 /// Padding for Power10, which traps on an 8-byte prefixed instruction that

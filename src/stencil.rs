@@ -9,6 +9,7 @@ mod generated {
 
 #[cfg(any(target_arch = "powerpc64", test))]
 use generated::PREFIXED;
+pub(crate) use generated::THUMB_BIT;
 use generated::{CODE, STARTS};
 pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 
