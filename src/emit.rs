@@ -64,7 +64,10 @@ pub struct Assembler<'a, const LABELS: usize = 64> {
     /// How many labels are [`LabelState::Pending`], so that finishing need
     /// not look at every label.
     pending: usize,
-    failed: bool,
+    /// Instructions emitted so far, [`Insn::Bind`]s included.
+    emitted: usize,
+    /// The error that stopped the assembler, if one did.
+    failure: Option<Error>,
 }
 
 impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
@@ -74,7 +77,8 @@ impl<const LABELS: usize> core::fmt::Debug for Assembler<'_, LABELS> {
             .field("len", &self.len())
             .field("capacity", &self.buf.len())
             .field("pending_labels", &self.pending)
-            .field("failed", &self.failed)
+            .field("emitted", &self.emitted)
+            .field("failure", &self.failure)
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +134,8 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             },
             labels: [LabelState::Unused; LABELS],
             pending: 0,
-            failed: false,
+            emitted: 0,
+            failure: None,
         }
     }
 
@@ -151,11 +156,105 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
         self.len() == 0
     }
 
+    /// How many instructions have been emitted, [`Insn::Bind`]s included:
+    /// after a failed [`Assembler::emit_all`], the failing instruction is
+    /// `program[emitted - emitted_before]`.
+    pub fn emitted(&self) -> usize {
+        self.emitted
+    }
+
+    /// The offset of `label` from the code's entry point, once it is bound.
+    pub fn label_offset(&self, label: Label) -> Option<usize> {
+        match self.labels.get(usize::from(label.0))? {
+            LabelState::Bound(at) => Some(at - self.entry),
+            _ => None,
+        }
+    }
+
     /// Appends one instruction.
     ///
-    /// On error nothing is written and the assembler will refuse to finish.
+    /// On error nothing is written and the assembler will refuse to finish
+    /// (but see [`Assembler::move_to`]).
     pub fn emit(&mut self, insn: Insn) -> Result<(), Error> {
         self.emit_all(core::slice::from_ref(&insn))
+    }
+
+    /// Appends one instruction, as [`Assembler::emit`] does, and tells
+    /// where its machine code went: the range of offsets from the code's
+    /// entry point, without the padding before it and its data slots (an
+    /// empty range where a [`Insn::Bind`] binds its label). A list of these
+    /// is the map from instructions to code that a disassembler or a
+    /// profiler needs (see `examples/code_map.rs`).
+    pub fn emit_mapped(&mut self, insn: Insn) -> Result<core::ops::Range<usize>, Error> {
+        self.emit(insn)?;
+        let len = match lower::lower(&insn) {
+            Some((variant, _)) => stencil::code(variant).map_or(0, <[u8]>::len),
+            None => 0,
+        };
+        let end = self.at.pos - self.entry;
+        Ok(end - len..end)
+    }
+
+    /// Moves the code emitted so far into `buf`, at its first address
+    /// aligned to [`CODE_ALIGN`], to go on emitting there; hands back the
+    /// buffer it was in. Code and data are relative, so nothing but their
+    /// place changes.
+    ///
+    /// This is how a program outgrows its buffer without being emitted
+    /// again: when an instruction fails with [`Error::BufferTooSmall`] it
+    /// has written nothing, and after the move it can be emitted again
+    /// (from `program[emitted() - emitted_before]` on, after a failed
+    /// [`Assembler::emit_all`]). An assembler stopped by any other error
+    /// stays stopped. If `buf` cannot hold what was emitted, this fails
+    /// with [`Error::BufferTooSmall`] and changes nothing.
+    pub fn move_to(&mut self, buf: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
+        let base = buf.as_ptr() as usize;
+        let entry = base.next_multiple_of(CODE_ALIGN) - base;
+        // Empty if nothing was emitted into a buffer too small to reach an
+        // aligned address.
+        let code = self.buf.get(self.entry..self.at.end()).unwrap_or_default();
+        let needed = entry + code.len();
+        let capacity = buf.len();
+        let dst = buf
+            .get_mut(entry..needed)
+            .ok_or(Error::BufferTooSmall { needed, capacity })?;
+        dst.copy_from_slice(code);
+        // Every offset kept moves with the code.
+        let moved = |at: usize| at - self.entry + entry;
+        for state in &mut self.labels {
+            *state = match *state {
+                LabelState::Unused => LabelState::Unused,
+                LabelState::Pending(last) => {
+                    // Each slot of a chain holds the offset of the one
+                    // before, in the buffer: those move too.
+                    let mut link = last;
+                    loop {
+                        let next = read_slot(buf, moved(link));
+                        if next == END_OF_CHAIN {
+                            break;
+                        }
+                        write_slot(buf, moved(link), moved(next as usize) as u64);
+                        link = next as usize;
+                    }
+                    LabelState::Pending(moved(last))
+                }
+                LabelState::Bound(at) => LabelState::Bound(moved(at)),
+            };
+        }
+        self.at = Cursor {
+            pos: moved(self.at.pos),
+            block_end: match self.at.block_end {
+                OPEN => OPEN,
+                block_end => moved(block_end),
+            },
+            data_end: moved(self.at.data_end),
+            skips: self.at.skips,
+        };
+        self.entry = entry;
+        if matches!(self.failure, Some(Error::BufferTooSmall { .. })) {
+            self.failure = None;
+        }
+        Ok(core::mem::replace(&mut self.buf, buf))
     }
 
     /// Appends every instruction of `program`, one after the other, and
@@ -167,13 +266,14 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     /// failing one has written nothing, and the assembler will refuse to
     /// finish.
     pub fn emit_all(&mut self, program: &[Insn]) -> Result<(), Error> {
-        if self.failed {
+        if self.failure.is_some() {
             return Err(Error::EarlierError);
         }
         // The work is done by `Writer`, which does not depend on `LABELS`:
         // it is compiled once, in this crate, with everything it calls
         // inlined, rather than for every label capacity a caller picks.
         let mut stage;
+        let mut failure = None;
         let mut writer = Writer {
             buf: &mut *self.buf,
             at: self.at,
@@ -181,6 +281,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             staged: 0,
             labels: &mut self.labels,
             pending: &mut self.pending,
+            failure: &mut failure,
         };
         let result = if program.len() >= STAGE_FROM {
             stage = [0; STAGE];
@@ -190,8 +291,20 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
             writer.emit_all::<false>(program)
         };
         self.at = writer.at;
-        self.failed = result.is_err();
-        result
+        match result {
+            Ok(()) => {
+                self.emitted += program.len();
+                Ok(())
+            }
+            Err(Stopped { done }) => {
+                self.emitted += done;
+                // `Failed` is made only by `Writer::fail`, which records
+                // the error.
+                let error = failure.unwrap_or(Error::EarlierError);
+                self.failure = Some(error);
+                Err(error)
+            }
+        }
     }
 
     /// Checks every used label is bound, ends the code with a return (so
@@ -200,7 +313,7 @@ impl<'a, const LABELS: usize> Assembler<'a, LABELS> {
     ///
     /// On error nothing is written.
     pub fn finish(mut self) -> Result<Code<'a>, Error> {
-        if self.failed {
+        if self.failure.is_some() {
             return Err(Error::EarlierError);
         }
         if self.pending > 0
@@ -235,52 +348,87 @@ struct Writer<'w> {
     staged: usize,
     labels: &'w mut [LabelState],
     pending: &'w mut usize,
+    /// The error that stopped the emitting, recorded by [`Writer::fail`].
+    failure: &'w mut Option<Error>,
 }
+
+/// Records `error` in `failure`: out of line, on the error path only, and
+/// apart from the writer, whose fields then stay in registers.
+#[cold]
+#[inline(never)]
+fn record(failure: &mut Option<Error>, error: Error) -> Failed {
+    *failure = Some(error);
+    Failed
+}
+
+/// Emitting stopped at `program[done]`, which failed.
+struct Stopped {
+    done: usize,
+}
+
+/// An instruction failed; [`Writer::failure`] says why.
+///
+/// The emitting passes this empty token instead of the [`Error`]: a
+/// 24-byte error returned through every instruction's placement is kept in
+/// registers across the loop and stored to memory on every instruction.
+struct Failed;
 
 /// Programs at least this long are staged.
 const STAGE_FROM: usize = 32;
 /// Bytes of the stage.
 const STAGE: usize = 1024;
 /// Bytes copied per stencil when staging.
-const WINDOW: usize = 64;
+const WINDOW: usize = 32;
 
 impl Writer<'_> {
     /// Emits `program` up to its first error. A plain loop, so that every
     /// instruction kind's placement is inlined into it (through a closure,
     /// the compiler makes the whole placement one call per instruction).
     #[inline(always)]
-    fn emit_all<const STAGED: bool>(&mut self, program: &[Insn]) -> Result<(), Error> {
+    fn emit_all<const STAGED: bool>(&mut self, program: &[Insn]) -> Result<(), Stopped> {
         for insn in program {
             // Returning from inside the loop: a result carried across
             // iterations is stored to memory on every one.
-            if let Err(e) = self.emit::<STAGED>(insn) {
+            if let Err(Failed) = self.emit::<STAGED>(insn) {
                 self.flush();
-                return Err(e);
+                // The index, from the address: a counter would be one
+                // more value live across the loop.
+                let bytes = insn as *const Insn as usize - program.as_ptr() as usize;
+                let done = bytes / size_of::<Insn>();
+                return Err(Stopped { done });
             }
         }
         self.flush();
         Ok(())
     }
 
+    /// Records why emitting stopped.
     #[inline(always)]
-    fn emit<const STAGED: bool>(&mut self, insn: &Insn) -> Result<(), Error> {
+    fn fail(&mut self, error: Error) -> Failed {
+        record(self.failure, error)
+    }
+
+    #[inline(always)]
+    fn emit<const STAGED: bool>(&mut self, insn: &Insn) -> Result<(), Failed> {
         /// Places a lowered instruction.
         struct Place<'p, 'w, const STAGED: bool>(&'p mut Writer<'w>);
         impl<const STAGED: bool> lower::Form for Place<'_, '_, STAGED> {
-            type Output = Result<(), Error>;
+            type Output = Result<(), Failed>;
             #[inline(always)]
             fn form<const N: usize>(self, variant: Variant, slots: [Slot; N]) -> Self::Output {
-                lower::check_form(variant, &slots, self.0.labels.len())?;
+                if let Err(e) = lower::check_form(variant, &slots, self.0.labels.len()) {
+                    return Err(self.0.fail(e));
+                }
                 self.0.place::<N, STAGED>(variant, slots)
             }
         }
         match lower::lower_with(insn, Place::<STAGED>(self)) {
             Some(placed) => placed,
             None => match *insn {
-                Insn::Bind(label) => {
-                    lower::check_label(label, self.labels.len())?;
-                    self.bind(label)
-                }
+                Insn::Bind(label) => match lower::check_label(label, self.labels.len()) {
+                    Ok(()) => self.bind(label),
+                    Err(e) => Err(self.fail(e)),
+                },
                 _ => Ok(()),
             },
         }
@@ -294,16 +442,24 @@ impl Writer<'_> {
         &mut self,
         variant: Variant,
         slots: [Slot; N],
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failed> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
-        let (code, window) =
-            stencil::code_and_window::<WINDOW>(variant).ok_or(Error::Unsupported)?;
+        let Some((code, window)) = stencil::code_and_window::<WINDOW>(variant) else {
+            return Err(self.fail(Error::Unsupported));
+        };
         let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
-        let mut pad = pad_for::<N>(code, base, self.at.pos, self.at.data_end)?;
+        let mut pad = match pad_for::<N>(code, base, self.at.pos, self.at.data_end) {
+            Ok(pad) => pad,
+            Err(e) => return Err(self.fail(e)),
+        };
         if !layout::fits(self.at.pos, pad, code.len(), N, SKIP_LEN, self.at.block_end) {
-            let (skip_pad, start, next_pad) = next_block::<N>(self.at, code, base, len)?;
+            let next = next_block::<N>(self.at, code, base, len);
+            let skip = stencil::code(Variant::Skip);
+            let ((skip_pad, start, next_pad), Some(skip)) = (next.map_err(|e| self.fail(e))?, skip)
+            else {
+                return Err(self.fail(Error::Unsupported));
+            };
             // The skip, after any padding, straight into the buffer.
-            let skip = stencil::code(Variant::Skip).ok_or(Error::Unsupported)?;
             self.flush();
             write_at(self.buf, self.at.pos, &NOPS[..skip_pad]);
             write_at(self.buf, self.at.pos + skip_pad, skip);
@@ -316,14 +472,15 @@ impl Writer<'_> {
         let op_at = self.at.pos + pad;
         let end = op_end::<N>(op_at, code.len());
         if end > self.buf.len() {
-            return Err(Error::BufferTooSmall {
+            let capacity = self.buf.len();
+            return Err(self.fail(Error::BufferTooSmall {
                 needed: end,
-                capacity: self.buf.len(),
-            });
+                capacity,
+            }));
         }
         if !pad.is_multiple_of(NOP_LEN) {
             // build.rs checks every op is a whole number of no-ops long.
-            return Err(Error::Unsupported);
+            return Err(self.fail(Error::Unsupported));
         }
         if N > 0 && self.at.block_end == OPEN {
             // The block's first slots: its data block starts here.
@@ -469,11 +626,11 @@ impl Writer<'_> {
 
     /// Binds `label` here and fills every slot waiting for it.
     #[inline(always)]
-    fn bind(&mut self, label: Label) -> Result<(), Error> {
+    fn bind(&mut self, label: Label) -> Result<(), Failed> {
         let here = self.at.pos;
         let state = &mut self.labels[usize::from(label.0)];
         let mut link = match *state {
-            LabelState::Bound(_) => return Err(Error::LabelRebound(label)),
+            LabelState::Bound(_) => return Err(self.fail(Error::LabelRebound(label))),
             LabelState::Unused => END_OF_CHAIN,
             LabelState::Pending(last) => {
                 *self.pending -= 1;
@@ -492,18 +649,30 @@ impl Writer<'_> {
 
     #[inline(always)]
     fn read_slot(&self, at: usize) -> u64 {
-        let mut bytes = [0; 8];
-        if let Some(src) = self.buf.get(at..at + 8) {
-            bytes.copy_from_slice(src);
-        }
-        u64::from_ne_bytes(bytes)
+        read_slot(self.buf, at)
     }
 
     #[inline(always)]
     fn write_slot(&mut self, at: usize, value: u64) {
-        if let Some(dst) = self.buf.get_mut(at..at + 8) {
-            dst.copy_from_slice(&value.to_ne_bytes());
-        }
+        write_slot(self.buf, at, value);
+    }
+}
+
+/// The 8-byte slot at `at` in `buf` (0 if it lies outside).
+#[inline(always)]
+fn read_slot(buf: &[u8], at: usize) -> u64 {
+    let mut bytes = [0; 8];
+    if let Some(src) = buf.get(at..at + 8) {
+        bytes.copy_from_slice(src);
+    }
+    u64::from_ne_bytes(bytes)
+}
+
+/// Writes `value` into the 8-byte slot at `at` in `buf`, if it lies inside.
+#[inline(always)]
+fn write_slot(buf: &mut [u8], at: usize, value: u64) {
+    if let Some(dst) = buf.get_mut(at..at + 8) {
+        dst.copy_from_slice(&value.to_ne_bytes());
     }
 }
 
