@@ -21,35 +21,57 @@ fn long_program(n: u64) -> Vec<Insn> {
     program
 }
 
-/// Emits `program` into code memory of one page, and into twice as much
-/// each time the buffer turns out too small.
+/// Emits `program` into a buffer of 4 KiB, moves what it has emitted into
+/// one twice as big each time the buffer turns out too small and goes on
+/// from the instruction that did not fit; then copies the finished code
+/// into executable memory of just its size and runs it.
 fn compile_growing(program: &[Insn]) -> Result<(CodeMemory, u64), Box<dyn std::error::Error>> {
+    // The buffers the code moves through, each allocated when it is needed:
+    // all must outlive the assembler.
+    let mut pool: Vec<Vec<u8>> = vec![Vec::new(); 16];
+    let mut spare = pool.iter_mut();
+    let mut take = |len: usize| -> Result<&mut [u8], Box<dyn std::error::Error>> {
+        let buf = spare.next().ok_or("the program is too long")?;
+        buf.resize(len, 0);
+        Ok(buf.as_mut_slice())
+    };
     let mut len = 4096;
+    let mut asm: Assembler = Assembler::new(take(len)?);
     loop {
-        let mut memory = CodeMemory::new(len)?;
-        let mut asm: Assembler = Assembler::new(memory.as_mut_slice());
-        match asm.emit_all(program) {
-            Ok(()) => {}
+        let done = asm.emitted();
+        match asm.emit_all(&program[done..]) {
+            Ok(()) => break,
             Err(Error::BufferTooSmall { needed, capacity }) => {
-                println!("  {capacity} bytes are too small ({needed} needed so far): growing");
-                len = (2 * len).max(needed);
-                continue;
+                println!(
+                    "  {capacity} bytes are too small ({needed} needed at instruction {}): moving on to {}",
+                    asm.emitted(),
+                    2 * len
+                );
+                len *= 2;
+                asm.move_to(take(len)?)?;
             }
             Err(e) => return Err(e.into()),
         }
-        let code = asm.finish()?.make_executable(&Linux)?;
-        // SAFETY: the program touches no memory.
-        let result = unsafe { code.call([0; 4]) };
-        drop(code);
-        return Ok((memory, result));
     }
+    let code = asm.finish()?;
+    let mut memory = CodeMemory::new(code.bytes().len() + copyjit::CODE_ALIGN)?;
+    let code = code
+        .copy_to(memory.as_mut_slice())?
+        .make_executable(&Linux)?;
+    // SAFETY: the program touches no memory.
+    let result = unsafe { code.call([0; 4]) };
+    drop(code);
+    Ok((memory, result))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("a buffer that grows:");
     let n = 2000;
     let (memory, result) = compile_growing(&long_program(n))?;
-    println!("  fits in {} bytes; R0 = {result}", memory.len());
+    println!(
+        "  the finished code, copied into {} bytes of executable memory, returns R0 = {result}",
+        memory.len()
+    );
     assert_eq!(result, n * (n + 1) / 2);
 
     println!("mistakes in programs, from the assembler and the interpreter alike:");
