@@ -152,6 +152,15 @@ fn spec(v: Variant) -> OpSpec {
                 ("LHS", reg(a)),
             ],
         ),
+        Variant::BinImm32(op, d, a) => (
+            format!("{}i_{}_{}", op.name(), reg(d), reg(a)),
+            "bin_imm",
+            vec![
+                ("OPFN", format!("cj_{}", op.name())),
+                ("DST", reg(d)),
+                ("LHS", reg(a)),
+            ],
+        ),
         Variant::Unary(op, d, a) => (
             format!("{}_{}_{}", op.name(), reg(d), reg(a)),
             "unary",
@@ -180,6 +189,11 @@ fn spec(v: Variant) -> OpSpec {
             format!("b{}i_{}", c.name(), reg(a)),
             "branch_imm",
             vec![("CMP", format!("cj_{}", c.name())), ("LHS", reg(a))],
+        ),
+        Variant::BranchMem(c, b) => (
+            format!("b{}m_{}", c.name(), reg(b)),
+            "branch_mem",
+            vec![("CMP", format!("cj_{}", c.name())), ("BASE", reg(b))],
         ),
         Variant::Jump => ("jump".into(), "jump", vec![]),
         Variant::Load(k, d, b) => (

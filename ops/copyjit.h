@@ -61,6 +61,7 @@ typedef reg_t (*cj_fn)(CJ_PARAMS);
     extern reg_t CJ_NEXT_SYM(CJ_PARAMS) CJ_HIDDEN;                             \
     extern const reg_t CJ_IMM_SYM(0) CJ_HIDDEN;                                \
     extern const reg_t CJ_IMM_SYM(1) CJ_HIDDEN;                                \
+    extern const reg_t CJ_IMM_SYM(2) CJ_HIDDEN;                                \
     reg_t SELF(CJ_PARAMS)
 
 /* The address of slot k. */

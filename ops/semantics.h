@@ -82,6 +82,12 @@ CJ_INLINE reg_t cj_srem(reg_t a, reg_t b) {
     return cj_srem_raw(a, b);
 }
 
+/* 32-bit arithmetic: the low 32 bits of the 64-bit result, zero-extended. */
+CJ_INLINE reg_t cj_add32(reg_t a, reg_t b) { return (uint32_t)cj_add(a, b); }
+CJ_INLINE reg_t cj_sub32(reg_t a, reg_t b) { return (uint32_t)cj_sub(a, b); }
+CJ_INLINE reg_t cj_mul32(reg_t a, reg_t b) { return (uint32_t)cj_mul(a, b); }
+CJ_INLINE reg_t cj_shl32(reg_t a, reg_t b) { return (uint32_t)cj_shl(a, b); }
+
 CJ_INLINE reg_t cj_not(reg_t a) { return ~a; }
 CJ_INLINE reg_t cj_neg(reg_t a) { return -a; }
 

@@ -174,6 +174,9 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                 Insn::BinImm { op, dst, lhs, imm } => {
                     r[dst.index()] = binary(op, reg(&r, lhs), imm)
                 }
+                Insn::BinImm32 { op, dst, lhs, imm } => {
+                    r[dst.index()] = u64::from(binary(op.wide(), reg(&r, lhs), imm) as u32)
+                }
                 Insn::Unary { op, dst, src } => r[dst.index()] = unary(op, reg(&r, src)),
                 Insn::Mov { dst, src } => r[dst.index()] = reg(&r, src),
                 Insn::MovImm { dst, imm } => r[dst.index()] = imm,
@@ -194,6 +197,19 @@ impl<'p, const LABELS: usize> Interpreter<'p, LABELS> {
                     target,
                 } => {
                     if holds(cond, reg(&r, lhs), imm) {
+                        pc = self.target(target);
+                    }
+                }
+                Insn::BranchMem {
+                    cond,
+                    base,
+                    offset,
+                    imm,
+                    target,
+                } => {
+                    // SAFETY: as for loads.
+                    let word = unsafe { load(Load::U64, address(reg(&r, base), offset)) };
+                    if holds(cond, word, imm) {
                         pc = self.target(target);
                     }
                 }

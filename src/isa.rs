@@ -100,6 +100,22 @@ op_enum! {
 }
 
 op_enum! {
+    /// A 32-bit ALU operation with an immediate: `dst = lhs op imm`
+    /// computed in 64 bits, of which the low 32 are kept and zero-extended.
+    ///
+    /// These are the operations whose result on zero-extended 32-bit
+    /// operands can reach past bit 31; the others (and, or, xor, logical
+    /// shift right, unsigned division and remainder) keep such operands
+    /// zero-extended as they are, so 32-bit code needs only these.
+    BinOp32 {
+        Add32 = "add32", "Wrapping 32-bit addition, zero-extended.";
+        Sub32 = "sub32", "Wrapping 32-bit subtraction, zero-extended.";
+        Mul32 = "mul32", "Wrapping 32-bit multiplication (low 32 bits), zero-extended.";
+        Shl32 = "shl32", "The low 32 bits of `lhs << imm`, zero-extended (0 for `imm` 32 to 63).";
+    }
+}
+
+op_enum! {
     /// A one-operand ALU operation: `dst = op src`.
     UnOp {
         Not = "not", "Bitwise not.";
@@ -155,6 +171,23 @@ impl BinOp {
     /// Whether the operation shifts, so that an immediate operand must be below 64.
     pub const fn is_shift(self) -> bool {
         matches!(self, BinOp::Shl | BinOp::Shr | BinOp::Sar)
+    }
+}
+
+impl BinOp32 {
+    /// Whether the operation shifts, so that its immediate must be below 64.
+    pub const fn is_shift(self) -> bool {
+        matches!(self, BinOp32::Shl32)
+    }
+
+    /// The 64-bit operation whose low 32 bits this one keeps.
+    pub const fn wide(self) -> BinOp {
+        match self {
+            BinOp32::Add32 => BinOp::Add,
+            BinOp32::Sub32 => BinOp::Sub,
+            BinOp32::Mul32 => BinOp::Mul,
+            BinOp32::Shl32 => BinOp::Shl,
+        }
     }
 }
 
@@ -238,6 +271,18 @@ pub enum Insn {
         /// The right operand.
         imm: u64,
     },
+    /// `dst = zext32(lhs op imm)`: 32-bit arithmetic whose result is
+    /// zero-extended; the shift takes an immediate below 64.
+    BinImm32 {
+        /// The operation.
+        op: BinOp32,
+        /// The destination.
+        dst: Reg,
+        /// The left operand.
+        lhs: Reg,
+        /// The right operand.
+        imm: u64,
+    },
     /// `dst = op src`.
     Unary {
         /// The operation.
@@ -278,6 +323,22 @@ pub enum Insn {
         cond: Cond,
         /// The left operand.
         lhs: Reg,
+        /// The right operand.
+        imm: u64,
+        /// Where to continue when the comparison holds.
+        target: Label,
+    },
+    /// `if mem64[base + offset] cond imm { goto target }`: compares the
+    /// 64-bit word in memory (aligned to 8 on targets that require it) with
+    /// an immediate, leaving every register as it is. A bounds check
+    /// against a length kept in memory is one instruction.
+    BranchMem {
+        /// The comparison.
+        cond: Cond,
+        /// The base address of the word.
+        base: Reg,
+        /// Added to the base address.
+        offset: i64,
         /// The right operand.
         imm: u64,
         /// Where to continue when the comparison holds.

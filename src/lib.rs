@@ -26,6 +26,6 @@ pub use code::{Code, Executable, IntoWritableError};
 pub use emit::{Assembler, CODE_ALIGN};
 pub use error::Error;
 pub use interp::{Frame, Interpreter, Limits, MAX_CALL_DEPTH, RUN_STACK_BYTES};
-pub use isa::{BinOp, Cond, HostFn, Insn, Label, Load, Reg, UnOp, Width};
+pub use isa::{BinOp, BinOp32, Cond, HostFn, Insn, Label, Load, Reg, UnOp, Width};
 pub use platform::{AllCores, Platform};
 pub use stencil::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET, supports};

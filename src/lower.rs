@@ -36,6 +36,9 @@ pub(crate) fn lower_with<F: Form>(insn: &Insn, form: F) -> Option<F::Output> {
     Some(match *insn {
         Insn::Bin { op, dst, lhs, rhs } => form.form(Variant::Bin(op, dst, lhs, rhs), []),
         Insn::BinImm { op, dst, lhs, imm } => form.form(Variant::BinImm(op, dst, lhs), [v(imm)]),
+        Insn::BinImm32 { op, dst, lhs, imm } => {
+            form.form(Variant::BinImm32(op, dst, lhs), [v(imm)])
+        }
         Insn::Unary { op, dst, src } => form.form(Variant::Unary(op, dst, src), []),
         Insn::Mov { dst, src } => form.form(Variant::Mov(dst, src), []),
         Insn::MovImm { dst, imm } => form.form(Variant::MovImm(dst), [v(imm)]),
@@ -51,6 +54,16 @@ pub(crate) fn lower_with<F: Form>(insn: &Insn, form: F) -> Option<F::Output> {
             imm,
             target,
         } => form.form(Variant::BranchImm(cond, lhs), [v(imm), Slot::Label(target)]),
+        Insn::BranchMem {
+            cond,
+            base,
+            offset,
+            imm,
+            target,
+        } => form.form(
+            Variant::BranchMem(cond, base),
+            [v(offset as u64), v(imm), Slot::Label(target)],
+        ),
         Insn::Jump { target } => form.form(Variant::Jump, [Slot::Label(target)]),
         Insn::Load {
             kind,
@@ -80,13 +93,13 @@ pub(crate) fn lower_with<F: Form>(insn: &Insn, form: F) -> Option<F::Output> {
 /// The stencil form of `insn` and its slot values; `None` for a pseudo
 /// instruction that emits nothing ([`Insn::Bind`]).
 #[inline]
-pub(crate) fn lower(insn: &Insn) -> Option<(Variant, [Slot; 2])> {
+pub(crate) fn lower(insn: &Insn) -> Option<(Variant, [Slot; 3])> {
     struct Pair;
     impl Form for Pair {
-        type Output = (Variant, [Slot; 2]);
+        type Output = (Variant, [Slot; 3]);
         #[inline(always)]
         fn form<const N: usize>(self, variant: Variant, slots: [Slot; N]) -> Self::Output {
-            let mut all = [Slot::Value(0); 2];
+            let mut all = [Slot::Value(0); 3];
             all[..N].copy_from_slice(&slots);
             (variant, all)
         }
@@ -116,8 +129,12 @@ pub(crate) fn check(insn: &Insn, labels: usize) -> Result<(), Error> {
 /// and every label slot names a label below `labels`.
 #[inline(always)]
 pub(crate) fn check_form(variant: Variant, slots: &[Slot], labels: usize) -> Result<(), Error> {
-    if let (Variant::BinImm(op, ..), [Slot::Value(imm), ..]) = (variant, slots)
-        && op.is_shift()
+    let shift = match variant {
+        Variant::BinImm(op, ..) => op.is_shift(),
+        Variant::BinImm32(op, ..) => op.is_shift(),
+        _ => false,
+    };
+    if let (true, [Slot::Value(imm), ..]) = (shift, slots)
         && *imm > 63
     {
         return Err(Error::ImmediateOutOfRange { imm: *imm, max: 63 });
@@ -146,6 +163,7 @@ pub(crate) fn target(insn: &Insn) -> Option<Label> {
     match *insn {
         Insn::Branch { target, .. }
         | Insn::BranchImm { target, .. }
+        | Insn::BranchMem { target, .. }
         | Insn::Jump { target }
         | Insn::Call { target } => Some(target),
         Insn::Bind(l) => Some(l),
@@ -185,6 +203,12 @@ mod tests {
                 lhs: r,
                 imm: 3,
             },
+            Insn::BinImm32 {
+                op: crate::isa::BinOp32::Shl32,
+                dst: r,
+                lhs: r,
+                imm: 3,
+            },
             Insn::Unary {
                 op: crate::isa::UnOp::Neg,
                 dst: r,
@@ -201,6 +225,13 @@ mod tests {
             Insn::BranchImm {
                 cond: Cond::Eq,
                 lhs: r,
+                imm: 1,
+                target: l,
+            },
+            Insn::BranchMem {
+                cond: Cond::ULt,
+                base: r,
+                offset: 8,
                 imm: 1,
                 target: l,
             },
@@ -241,6 +272,16 @@ mod tests {
         };
         assert_eq!(
             check(&shift, 4),
+            Err(Error::ImmediateOutOfRange { imm: 64, max: 63 })
+        );
+        let shift32 = Insn::BinImm32 {
+            op: crate::isa::BinOp32::Shl32,
+            dst: r,
+            lhs: r,
+            imm: 64,
+        };
+        assert_eq!(
+            check(&shift32, 4),
             Err(Error::ImmediateOutOfRange { imm: 64, max: 63 })
         );
     }

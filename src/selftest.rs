@@ -26,7 +26,7 @@
 use crate::emit::Assembler;
 use crate::error::Error;
 use crate::interp::Interpreter;
-use crate::isa::{BinOp, Cond, Insn, Label, Load, Reg, UnOp, Width};
+use crate::isa::{BinOp, BinOp32, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use crate::lower;
 use crate::platform::Platform;
 use crate::variant::{self, Variant};
@@ -56,7 +56,7 @@ pub const EDGES: [u64; 12] = [
 pub enum Group {
     /// `dst = lhs op rhs` for every [`BinOp`].
     Alu,
-    /// `dst = lhs op imm` for every [`BinOp`].
+    /// `dst = lhs op imm` for every [`BinOp`] and [`BinOp32`].
     AluImm,
     /// `dst = op src` for every [`UnOp`].
     Unary,
@@ -66,7 +66,8 @@ pub enum Group {
     MovImm,
     /// Register-register branches under every [`Cond`].
     Branch,
-    /// Register-immediate branches under every [`Cond`].
+    /// Register-immediate and memory-immediate branches under every
+    /// [`Cond`].
     BranchImm,
     /// Forward and backward jumps, and no-ops.
     Jump,
@@ -585,6 +586,21 @@ impl<'a, P: Platform> Runner<'a, P> {
                 }
             }
         }
+        for &op in BinOp32::ALL {
+            for dst in Reg::ALL {
+                for lhs in Reg::ALL {
+                    let every = (dst, lhs) == (Reg::R0, Reg::R1);
+                    for_pairs(every, |a, imm| {
+                        let imm = if op.is_shift() { imm % 64 } else { imm };
+                        let insn = Insn::BinImm32 { op, dst, lhs, imm };
+                        let args = with(lhs, a, lhs, a);
+                        let mut expect = args;
+                        expect[dst.index()] = expect_bin32(op, a, imm);
+                        self.case(insn, &[insn], args, expect, None);
+                    });
+                }
+            }
+        }
     }
 
     fn unary(&mut self) {
@@ -668,11 +684,66 @@ impl<'a, P: Platform> Runner<'a, P> {
                 });
             }
         }
+        self.branch_mem();
+    }
+
+    /// Branches on a 64-bit word in memory under every [`Cond`], through
+    /// every base register, with positive and negative offsets.
+    fn branch_mem(&mut self) {
+        let scratch = Scratch(Cell::new([FILL; SCRATCH]));
+        let p = scratch.0.as_ptr() as u64;
+        for &cond in Cond::ALL {
+            for base in Reg::ALL {
+                let every = base == Reg::R2;
+                let mut n = 0;
+                for_pairs(every, |a, imm| {
+                    let mut bytes = [FILL; SCRATCH];
+                    if let Some(word) = bytes.get_mut(16..24) {
+                        word.copy_from_slice(&a.to_ne_bytes());
+                    }
+                    // Every other case reaches the word from 1000 bytes
+                    // past it.
+                    let (base_value, offset) = if n % 2 == 0 {
+                        (p, 16)
+                    } else {
+                        (p + 1000, 16 - 1000)
+                    };
+                    n += 1;
+                    let insn = Insn::BranchMem {
+                        cond,
+                        base,
+                        offset,
+                        imm,
+                        target: TAKEN,
+                    };
+                    let mut args = MARKERS;
+                    args[base.index()] = base_value;
+                    let effect = Effect {
+                        scratch: &scratch,
+                        before: bytes,
+                        after: bytes,
+                    };
+                    let taken = expect_cond(cond, a, imm);
+                    self.branch_case_in(insn, args, taken, Some(&effect));
+                });
+            }
+        }
     }
 
     /// `R0 = 1` if `branch` goes to [`TAKEN`], else `R0 = 2`; the other
     /// registers are kept.
     fn branch_case(&mut self, branch: Insn, args: [u64; 4], taken: bool) {
+        self.branch_case_in(branch, args, taken, None);
+    }
+
+    /// [`Self::branch_case`] over memory that must hold `effect`'s bytes.
+    fn branch_case_in(
+        &mut self,
+        branch: Insn,
+        args: [u64; 4],
+        taken: bool,
+        effect: Option<&Effect<'_>>,
+    ) {
         let done = Label(1);
         let program = [
             branch,
@@ -684,7 +755,7 @@ impl<'a, P: Platform> Runner<'a, P> {
         ];
         let mut expect = args;
         expect[0] = if taken { 1 } else { 2 };
-        self.case(branch, &program, args, expect, None);
+        self.case(branch, &program, args, expect, effect);
     }
 
     fn jump(&mut self) {
@@ -1053,6 +1124,17 @@ fn expect_bin(op: BinOp, a: u64, b: u64) -> u64 {
         BinOp::SRem if sa == i64::MIN && sb == -1 => 0,
         BinOp::SRem => (sa % sb) as u64,
     }
+}
+
+/// `a op b` in 32-bit arithmetic, zero-extended.
+fn expect_bin32(op: BinOp32, a: u64, b: u64) -> u64 {
+    let (a, b) = (a as u32, b as u32);
+    u64::from(match op {
+        BinOp32::Add32 => a.wrapping_add(b),
+        BinOp32::Sub32 => a.wrapping_sub(b),
+        BinOp32::Mul32 => a.wrapping_mul(b),
+        BinOp32::Shl32 => a.checked_shl(b % 64).unwrap_or(0),
+    })
 }
 
 /// Whether `a cond b`.

@@ -5,7 +5,7 @@
 //! emitter maps an instruction to its form with [`Variant::index`]. Both use
 //! the same arithmetic below, and the build checks that they agree.
 
-use crate::isa::{BinOp, Cond, Load, Reg, UnOp, Width};
+use crate::isa::{BinOp, BinOp32, Cond, Load, Reg, UnOp, Width};
 
 /// One stencil form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,10 @@ pub enum Variant {
     Skip,
     /// `r0 = slot0`, then return r0.
     RetImm,
+    /// `if mem64[base + slot0] cond slot1 goto slot2`.
+    BranchMem(Cond, Reg),
+    /// `dst = zext32(lhs op slot0)`.
+    BinImm32(BinOp32, Reg, Reg),
 }
 
 const R: usize = 4;
@@ -79,6 +83,12 @@ const fn bin_op_included(op: BinOp) -> bool {
         BinOp::Shl | BinOp::Shr | BinOp::Sar => cfg!(feature = "shift"),
         _ => true,
     }
+}
+
+/// Whether the 32-bit operation's forms are included: with its 64-bit
+/// operation (`mul32` with `mul`, `shl32` with `shift`).
+const fn bin_op32_included(op: BinOp32) -> bool {
+    bin_op_included(op.wide())
 }
 
 /// Whether the branch condition's forms (register and immediate) are
@@ -164,6 +174,7 @@ macro_rules! subset {
 }
 
 const BIN_OPS: Subset<{ BinOp::ALL.len() }> = subset!(BinOp, bin_op_included);
+const BIN_OPS32: Subset<{ BinOp32::ALL.len() }> = subset!(BinOp32, bin_op32_included);
 const CONDS: Subset<{ Cond::ALL.len() }> = subset!(Cond, cond_included);
 const LOADS: Subset<{ Load::ALL.len() }> = subset!(Load, load_included);
 
@@ -177,26 +188,28 @@ const fn count_if(feature: bool, n: usize) -> usize {
 }
 
 /// How many forms each family has, in table order.
-const FAMILIES: [usize; 19] = [
-    1,                                                               // Empty
-    1,                                                               // Nop
-    BIN_OPS.len * BIN_REGS,                                          // Bin
-    count_if(cfg!(feature = "alu-imm"), BIN_OPS.len * BIN_IMM_REGS), // BinImm
-    UnOp::ALL.len() * R * R,                                         // Unary
-    R * R,                                                           // Mov
-    R,                                                               // MovImm
-    CONDS.len * R * R,                                               // Branch
-    count_if(cfg!(feature = "branch-imm"), CONDS.len * R),           // BranchImm
-    1,                                                               // Jump
-    LOADS.len * R * R,                                               // Load
-    Width::ALL.len() * R * R,                                        // Store
-    count_if(cfg!(feature = "stack"), R),                            // Push
-    count_if(cfg!(feature = "stack"), R),                            // Pop
-    count_if(cfg!(feature = "call-host"), R),                        // CallHost
-    count_if(cfg!(feature = "call"), 1),                             // Call
-    1,                                                               // Ret
-    1,                                                               // Skip
-    1,                                                               // RetImm
+const FAMILIES: [usize; 21] = [
+    1,                                                                 // Empty
+    1,                                                                 // Nop
+    BIN_OPS.len * BIN_REGS,                                            // Bin
+    count_if(cfg!(feature = "alu-imm"), BIN_OPS.len * BIN_IMM_REGS),   // BinImm
+    UnOp::ALL.len() * R * R,                                           // Unary
+    R * R,                                                             // Mov
+    R,                                                                 // MovImm
+    CONDS.len * R * R,                                                 // Branch
+    count_if(cfg!(feature = "branch-imm"), CONDS.len * R),             // BranchImm
+    1,                                                                 // Jump
+    LOADS.len * R * R,                                                 // Load
+    Width::ALL.len() * R * R,                                          // Store
+    count_if(cfg!(feature = "stack"), R),                              // Push
+    count_if(cfg!(feature = "stack"), R),                              // Pop
+    count_if(cfg!(feature = "call-host"), R),                          // CallHost
+    count_if(cfg!(feature = "call"), 1),                               // Call
+    1,                                                                 // Ret
+    1,                                                                 // Skip
+    1,                                                                 // RetImm
+    count_if(cfg!(feature = "branch-imm"), CONDS.len * R),             // BranchMem
+    count_if(cfg!(feature = "alu-imm"), BIN_OPS32.len * BIN_IMM_REGS), // BinImm32
 ];
 
 /// The index of the first form of each family, and the number of forms.
@@ -272,6 +285,15 @@ impl Variant {
             Variant::Ret => (BASE[16], [0; 4]),
             Variant::Skip => (BASE[17], [0; 4]),
             Variant::RetImm => (BASE[18], [0; 4]),
+            Variant::BranchMem(c, b) => (BASE[19], [0, 0, CONDS.rank(c as usize), b as usize]),
+            Variant::BinImm32(op, d, a) => {
+                let op = BIN_OPS32.rank(op as usize);
+                if THREE_ADDRESS {
+                    (BASE[20], [0, op, d as usize, a as usize])
+                } else {
+                    (BASE[20], [0, 0, op, d as usize])
+                }
+            }
         };
         first + ((digits[0] * R + digits[1]) * R + digits[2]) * R + digits[3]
     }
@@ -290,7 +312,14 @@ impl Variant {
                     && (THREE_ADDRESS || d as u8 == a as u8)
             }
             Variant::Branch(c, ..) => cond_included(c),
-            Variant::BranchImm(c, _) => cfg!(feature = "branch-imm") && cond_included(c),
+            Variant::BranchImm(c, _) | Variant::BranchMem(c, _) => {
+                cfg!(feature = "branch-imm") && cond_included(c)
+            }
+            Variant::BinImm32(op, d, a) => {
+                cfg!(feature = "alu-imm")
+                    && bin_op_included(op.wide())
+                    && (THREE_ADDRESS || d as u8 == a as u8)
+            }
             Variant::Load(k, ..) => load_included(k),
             Variant::Push(_) | Variant::Pop(_) => cfg!(feature = "stack"),
             Variant::CallHost(_) => cfg!(feature = "call-host"),
@@ -303,8 +332,10 @@ impl Variant {
     /// its code (see `crate::layout`).
     pub const fn slots(self) -> usize {
         match self {
+            Variant::BranchMem(..) => 3,
             Variant::BranchImm(..) => 2,
             Variant::BinImm(..)
+            | Variant::BinImm32(..)
             | Variant::MovImm(_)
             | Variant::Branch(..)
             | Variant::Jump
@@ -384,6 +415,16 @@ impl Variant {
             .chain(regs.map(Variant::Pop))
             .chain(regs.map(Variant::CallHost))
             .chain([Variant::Call, Variant::Ret, Variant::Skip, Variant::RetImm])
+            .chain(
+                Cond::ALL
+                    .iter()
+                    .flat_map(move |&c| regs.map(move |b| Variant::BranchMem(c, b))),
+            )
+            .chain(
+                BinOp32::ALL
+                    .iter()
+                    .flat_map(move |&op| r2().map(move |(d, a)| Variant::BinImm32(op, d, a))),
+            )
             .filter(|v| v.included())
     }
 }

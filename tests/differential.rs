@@ -15,7 +15,7 @@
 mod common;
 
 use common::{EDGES, LABELS, interp, jit};
-use copyjit::{BinOp, Cond, Insn, Label, Load, Reg, UnOp, Width};
+use copyjit::{BinOp, BinOp32, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use fastrand::Rng;
 
 /// Scratch memory the programs load from and store to, in 8-byte words.
@@ -114,7 +114,7 @@ impl Gen<'_> {
     fn simple_any(&mut self, keep: &[Reg]) -> Insn {
         let dst = self.reg_but(keep);
         let (lhs, rhs) = (self.reg(), self.reg());
-        match self.rng.u8(..10) {
+        match self.rng.u8(..11) {
             0..=3 => Insn::Bin {
                 op: self.pick(BinOp::ALL),
                 dst,
@@ -140,6 +140,15 @@ impl Gen<'_> {
                 dst,
                 imm: self.imm(),
             },
+            9 => {
+                let op = self.pick(BinOp32::ALL);
+                let imm = if op.is_shift() {
+                    self.rng.u64(..64)
+                } else {
+                    self.imm()
+                };
+                Insn::BinImm32 { op, dst, lhs, imm }
+            }
             _ => Insn::CallHost { dst, func: host },
         }
     }
@@ -214,24 +223,49 @@ impl Gen<'_> {
         loop {
             let lhs = self.reg();
             let cond = self.pick(Cond::ALL);
-            let branch = if self.rng.bool() {
-                let rhs = self.reg();
-                Insn::Branch {
-                    cond,
-                    lhs,
-                    rhs,
-                    target: over,
+            // A memory operand is a scratch word, through a fresh base
+            // register; compared with its initial value or another.
+            let base = self.reg_but(keep);
+            let branch = match self.rng.u8(..3) {
+                0 => {
+                    let word = self.rng.usize(..SCRATCH_WORDS);
+                    let imm = if self.rng.bool() {
+                        self.mem.scratch[word]
+                    } else {
+                        self.imm()
+                    };
+                    Insn::BranchMem {
+                        cond,
+                        base,
+                        offset: 8 * word as i64,
+                        imm,
+                        target: over,
+                    }
                 }
-            } else {
-                let imm = self.imm();
-                Insn::BranchImm {
-                    cond,
-                    lhs,
-                    imm,
-                    target: over,
+                1 => {
+                    let rhs = self.reg();
+                    Insn::Branch {
+                        cond,
+                        lhs,
+                        rhs,
+                        target: over,
+                    }
+                }
+                _ => {
+                    let imm = self.imm();
+                    Insn::BranchImm {
+                        cond,
+                        lhs,
+                        imm,
+                        target: over,
+                    }
                 }
             };
             if copyjit::supports(&branch) {
+                if let Insn::BranchMem { base, .. } = branch {
+                    let imm = self.mem.scratch_addr();
+                    self.out.push(Insn::MovImm { dst: base, imm });
+                }
                 self.out.push(branch);
                 break;
             }

@@ -10,7 +10,7 @@
 //! first in a short loop whose host call checks that the native stack
 //! pointer stays put, which names the form rather than crashing.
 
-use copyjit::{Assembler, BinOp, Cond, Insn, Label, Load, Reg, UnOp, Width};
+use copyjit::{Assembler, BinOp, BinOp32, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use copyjit_linux::{CodeMemory, Linux};
 use std::cell::Cell;
 
@@ -83,6 +83,7 @@ fn writes(insn: &Insn) -> Vec<Reg> {
     match *insn {
         Insn::Bin { dst, .. }
         | Insn::BinImm { dst, .. }
+        | Insn::BinImm32 { dst, .. }
         | Insn::Unary { dst, .. }
         | Insn::Mov { dst, .. }
         | Insn::MovImm { dst, .. }
@@ -117,7 +118,9 @@ fn program(body: &[Insn], memory: &Memory, iterations: u64, checked: bool) -> Ve
     ];
     for insn in body {
         match *insn {
-            Insn::Load { base, .. } | Insn::Store { base, .. } if base != counter => {
+            Insn::Load { base, .. } | Insn::Store { base, .. } | Insn::BranchMem { base, .. }
+                if base != counter =>
+            {
                 p.push(Insn::MovImm {
                     dst: base,
                     imm: memory.data(),
@@ -250,6 +253,16 @@ fn binary_ops() {
             }));
         }
     }
+    for &op in BinOp32::ALL {
+        for (dst, lhs) in regs2() {
+            bodies.push(one(Insn::BinImm32 {
+                op,
+                dst,
+                lhs,
+                imm: 3,
+            }));
+        }
+    }
     run_all(bodies);
 }
 
@@ -293,6 +306,13 @@ fn branches_and_jumps() {
             bodies.push(one(Insn::BranchImm {
                 cond,
                 lhs,
+                imm: 7,
+                target: AFTER,
+            }));
+            bodies.push(one(Insn::BranchMem {
+                cond,
+                base: lhs,
+                offset: 8,
                 imm: 7,
                 target: AFTER,
             }));
