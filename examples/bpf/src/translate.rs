@@ -18,13 +18,16 @@
 //!
 //! # Semantics (libpcap 1.10 `bpf_filter`)
 //!
-//! - 32-bit arithmetic wraps: `add`, `sub`, `mul`, `neg` and `lsh` are
-//!   followed by an `and` with `0xffff_ffff`; the others cannot set the
-//!   upper half of a zero-extended A.
+//! - 32-bit arithmetic wraps: `add`, `sub`, `mul` and `lsh` by a constant
+//!   are copyjit's 32-bit forms (`add32` ...), and `neg` is `mul32` by
+//!   `0xffff_ffff`; by X they are followed by an `and` with `0xffff_ffff`.
+//!   The others cannot set the upper half of a zero-extended A.
 //! - Packet loads are copyjit's big-endian loads (`load.be16`,
 //!   `load.be32`), which work at any alignment on any target. Each is
-//!   checked against the captured length first, in 64-bit arithmetic, so `X + k` never wraps: an access
-//!   past the captured bytes returns 0 from the filter (label `L0`).
+//!   checked against the captured length first, in 64-bit arithmetic, so
+//!   `X + k` never wraps: an access past the captured bytes returns 0 from
+//!   the filter (label `L0`). A load at a constant offset is checked by one
+//!   branch on the length in the context (`BranchMem`).
 //! - Division and modulo by X = 0 return 0 from the filter.
 //! - `lsh x` and `rsh x` with X ≥ 32 leave A = 0 (copyjit shifts by the count
 //!   modulo 64, which gives 0 for 32 to 63 on a zero-extended A; 64 and more
@@ -39,7 +42,7 @@
 use crate::filter::Filter;
 use crate::instruction::op;
 use crate::run::Context;
-use copyjit::{BinOp, Cond, Insn, Label, Load, Reg, Width};
+use copyjit::{BinOp, BinOp32, Cond, Insn, Label, Load, Reg, Width};
 
 /// A (`R0`).
 const RA: Reg = Reg::R0;
@@ -213,18 +216,21 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     }
 
     /// Returns 0 from the filter unless the captured length is at least
-    /// `end` (the end of a packet load at a constant offset), with the
-    /// captured length loaded into `scratch`; nothing when a check on every
-    /// path here already proved it.
-    fn check_caplen(&mut self, end: u64, scratch: Reg) {
+    /// `end` (the end of a packet load at a constant offset): one branch on
+    /// the length in the context, no register touched; nothing when a check
+    /// on every path here already proved it.
+    fn check_caplen(&mut self, end: u64) {
         if end <= u64::from(self.caplen_at_least) {
             return;
         }
-        self.emit(load(Load::U64, scratch, RC, Context::CAPLEN));
-        if scratch == RT {
-            self.clobber_t();
-        }
-        self.fail_if(Cond::ULt, scratch, Rhs::Imm(end));
+        self.return_zero_used = true;
+        self.emit(Insn::BranchMem {
+            cond: Cond::ULt,
+            base: RC,
+            offset: Context::CAPLEN,
+            imm: end,
+            target: RETURN_ZERO,
+        });
         self.caplen_at_least = end.min(u64::from(u16::MAX)) as u16;
     }
 
@@ -334,15 +340,14 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.falls = false;
             }
 
-            // Absolute loads: A is about to be overwritten, so it holds the
-            // captured length for the check.
+            // Absolute loads: a check (unless proven), then the load.
             c if c == LD | B | ABS || c == LD | H | ABS || c == LD | W | ABS => {
                 let size: u32 = match c & 0x18 {
                     B => 1,
                     H => 2,
                     _ => 4,
                 };
-                self.check_caplen(k64 + u64::from(size), RA);
+                self.check_caplen(k64 + u64::from(size));
                 self.load_be(size, RP, i64::from(k));
             }
 
@@ -366,7 +371,7 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.caplen_at_least = self.caplen_at_least.max(end);
             }
             c if c == LDX | B | MSH => {
-                self.check_caplen(k64 + 1, RT);
+                self.check_caplen(k64 + 1);
                 self.emit(load(Load::U8, RT, RP, i64::from(k)));
                 self.clobber_t();
                 self.emit(bin_imm(BinOp::And, RT, 0xf));
@@ -418,14 +423,13 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.jump(cond, inverse, RA, rhs, jt, jf);
             }
 
-            c if c == ALU | NEG => {
-                self.emit(Insn::Unary {
-                    op: copyjit::UnOp::Neg,
-                    dst: RA,
-                    src: RA,
-                });
-                self.emit(bin_imm(BinOp::And, RA, MASK));
-            }
+            // -A = A * (2^32 - 1) modulo 2^32.
+            c if c == ALU | NEG => self.emit(Insn::BinImm32 {
+                op: BinOp32::Mul32,
+                dst: RA,
+                lhs: RA,
+                imm: MASK,
+            }),
             c if class(c) == ALU => self.alu(c & 0xf0, c & X != 0, k),
 
             c if c == MISC | TAX => {
@@ -480,10 +484,22 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         } else if matches!(operation, LSH | RSH) && k >= 32 {
             self.emit(Insn::MovImm { dst: RA, imm: 0 });
         } else {
-            self.emit(bin_imm(binop, RA, u64::from(k)));
-            if wraps {
-                self.emit(bin_imm(BinOp::And, RA, MASK));
-            }
+            let wrapping = match operation {
+                ADD => Some(BinOp32::Add32),
+                SUB => Some(BinOp32::Sub32),
+                MUL => Some(BinOp32::Mul32),
+                LSH => Some(BinOp32::Shl32),
+                _ => None,
+            };
+            self.emit(match wrapping {
+                Some(op) => Insn::BinImm32 {
+                    op,
+                    dst: RA,
+                    lhs: RA,
+                    imm: u64::from(k),
+                },
+                None => bin_imm(binop, RA, u64::from(k)),
+            });
         }
     }
 }
