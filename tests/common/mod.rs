@@ -44,9 +44,20 @@ pub fn jit(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
 
 /// Runs `program` in the interpreter and returns `R0`.
 pub fn interp(program: &[Insn], args: [u64; 4]) -> Result<u64, Error> {
+    interp_fueled(program, args, u64::MAX)
+}
+
+/// Runs `program` in the interpreter for at most `fuel` instructions and
+/// returns `R0`, or [`Error::FuelExhausted`].
+pub fn interp_fueled(program: &[Insn], args: [u64; 4], fuel: u64) -> Result<u64, Error> {
     let i: Interpreter<LABELS> = Interpreter::new(program)?;
+    let limits = copyjit::Limits {
+        fuel,
+        ..copyjit::Limits::DEFAULT
+    };
+    let mut frames = [copyjit::Frame::EMPTY; copyjit::MAX_CALL_DEPTH];
     // SAFETY: test programs only touch memory the tests provide.
-    unsafe { i.run(args) }
+    unsafe { i.run_on(args, limits, &mut frames) }
 }
 
 /// Values that find edge cases, shared with the self-test.
