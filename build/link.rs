@@ -91,9 +91,9 @@ fn major_version(tool: &cc::Tool) -> Option<u32> {
     text.trim().split('.').next()?.parse().ok()
 }
 
-/// The flags `target` (of architecture `arch`) needs with the C compiler
-/// `tool`, or why it cannot work.
-fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<TargetFlags> {
+/// The flags `target` (of architecture `arch`, for the operating system
+/// `os`) needs with the C compiler `tool`, or why it cannot work.
+fn target_flags(target: &str, arch: &str, os: &str, tool: &cc::Tool) -> BuildResult<TargetFlags> {
     let clang = tool.is_like_clang();
     let mut flags = TargetFlags {
         pic: true,
@@ -119,6 +119,20 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
         // by falling through, never by an indirect branch except at branch
         // targets, and control-flow enforcement is not enabled for generated
         // code.
+        //
+        // x86_64-unknown-none is for kernels (and firmware): no red zone,
+        // the 128 bytes below the stack pointer that an interrupt handler
+        // running on the same stack would overwrite; and general registers
+        // only, since a kernel does not save the SSE/AVX state on entry and
+        // its target has no SSE. Ops compute on integers, so neither costs
+        // them anything.
+        "x86_64" if os == "none" => {
+            flags.compile = &[
+                "-fcf-protection=none",
+                "-mno-red-zone",
+                "-mgeneral-regs-only",
+            ];
+        }
         "x86_64" => flags.compile = &["-fcf-protection=none"],
         // As on x86_64; and i686 has no PC-relative data addressing, so the
         // ops are absolute code (position-independent code would call
@@ -132,6 +146,21 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
         // The default (small) code model reaches a slot with `adrp` + `ldr
         // :lo12:`, which depends on the op's address modulo 4 KiB; the tiny
         // model uses `adr` and PC-relative `ldr` literals instead.
+        //
+        // aarch64-unknown-none(-softfloat) is for kernels and firmware:
+        // general registers only, since the FP/SIMD registers may be off
+        // (CPACR_EL1) or left unsaved on exception entry, and the softfloat
+        // target has none. Ops compute on integers, so it costs them
+        // nothing.
+        // clang's driver links `aarch64-unknown-none` through the host's
+        // `gcc` (into an x86 lld); for `aarch64-none-elf` it runs ld.lld
+        // itself (a later `--target` overrides cc's).
+        "aarch64" if os == "none" => {
+            flags.compile = &["-mcmodel=tiny", "-mgeneral-regs-only"];
+            if clang {
+                flags.link = &["-fuse-ld=lld", "--target=aarch64-none-elf"];
+            }
+        }
         "aarch64" => flags.compile = &["-mcmodel=tiny"],
         // GCC's default for armhf is Thumb-2. A Thumb op's tail call to
         // `__next`, which the linker cannot know to be Thumb code, gets an
@@ -206,6 +235,105 @@ fn target_flags(target: &str, arch: &str, tool: &cc::Tool) -> BuildResult<Target
     Ok(flags)
 }
 
+/// The variable that names the C compiler for `target`, as cc reads it.
+fn cc_variable(target: &str) -> String {
+    format!("CC_{}", target.replace(['-', '.'], "_"))
+}
+
+/// Whether the user named a C compiler for `target` (the variables cc
+/// reads before its own choice).
+fn compiler_set(target: &str) -> bool {
+    [
+        format!("CC_{target}"),
+        cc_variable(target),
+        "TARGET_CC".into(),
+        "CC".into(),
+        "CROSS_COMPILE".into(),
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()))
+}
+
+/// Compilers for targets cc knows no compiler for (it would take the
+/// host's `cc`), the first one found on `PATH` is used: the bare-metal GCC,
+/// the Linux cross GCC (the ops are freestanding, so its C library does not
+/// matter) or clang, which cc gives the target with `--target`.
+fn fallback_compilers(target: &str) -> &'static [&'static str] {
+    if target.starts_with("aarch64-unknown-none") {
+        &["aarch64-none-elf-gcc", "aarch64-linux-gnu-gcc", "clang"]
+    } else {
+        &[]
+    }
+}
+
+/// The first of `names` found on `PATH`.
+fn find_on_path(names: &[&'static str]) -> Option<&'static str> {
+    let path = std::env::var_os("PATH")?;
+    names
+        .iter()
+        .find(|name| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+        .copied()
+}
+
+/// The machine a compiler's `-dumpmachine` names must start with one of
+/// these for `arch` (a 64-bit RISC-V or x86 GCC also builds 32-bit code).
+fn machine_prefixes(arch: &str) -> &'static [&'static str] {
+    match arch {
+        "x86_64" => &["x86_64"],
+        "x86" => &["i386", "i486", "i586", "i686", "x86_64"],
+        "aarch64" => &["aarch64"],
+        "arm" => &["arm", "thumb"],
+        "riscv64" => &["riscv64"],
+        "riscv32" => &["riscv32", "riscv64"],
+        "powerpc64" => &["powerpc64"],
+        "s390x" => &["s390x"],
+        _ => &[],
+    }
+}
+
+/// Picks the C compiler for the stencils: the user's (`CC_<target>` and the
+/// other variables cc reads), cc's choice, or for a target cc knows no
+/// compiler for, one of [`fallback_compilers`]. Checks that it exists and
+/// builds for `arch`, so that a wrong compiler fails with one line saying
+/// what to install or set rather than with its own messages.
+fn choose_compiler(build: &mut cc::Build, target: &str, arch: &str) -> BuildResult<cc::Tool> {
+    let variable = cc_variable(target);
+    let fallbacks = fallback_compilers(target);
+    if !compiler_set(target) && !fallbacks.is_empty() {
+        let Some(found) = find_on_path(fallbacks) else {
+            return Err(format!(
+                "no C compiler for {target}: install one of {} (Debian: gcc-aarch64-linux-gnu \
+                 or clang), or set {variable}",
+                fallbacks.join(", ")
+            ));
+        };
+        build.compiler(found);
+    }
+    let tool = build
+        .try_get_compiler()
+        .map_err(|e| format!("no C compiler for {target} ({e}): install one or set {variable}"))?;
+    let output = tool.to_command().arg("-dumpmachine").output();
+    let machine = match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => {
+            return Err(format!(
+                "the C compiler {} for {target} does not run: install it or set {variable} to \
+                 a C compiler for {target}",
+                tool.path().display()
+            ));
+        }
+    };
+    let prefixes = machine_prefixes(arch);
+    if !prefixes.is_empty() && !prefixes.iter().any(|p| machine.starts_with(p)) {
+        return Err(format!(
+            "the C compiler {} builds for {machine}, not for {target}: set {variable} to a \
+             C compiler for {arch} (a cross GCC, or clang)",
+            tool.path().display()
+        ));
+    }
+    Ok(tool)
+}
+
 fn env(name: &str) -> BuildResult<String> {
     std::env::var(name).map_err(|e| format!("{name}: {e}"))
 }
@@ -223,13 +351,14 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
         // Debug sections would only slow the build down.
         .debug(false)
         .warnings(false);
-    let compiler = build.get_compiler();
+    let compiler = choose_compiler(&mut build, &target, &arch)?;
     let family = if compiler.is_like_clang() {
         "clang"
     } else {
         "gcc"
     };
-    let flags = target_flags(&target, &arch, &compiler)?;
+    let os = env("CARGO_CFG_TARGET_OS")?;
+    let flags = target_flags(&target, &arch, &os, &compiler)?;
     build.pic(flags.pic);
     for flag in FLAGS.iter().chain(flags.compile) {
         build.flag(flag);
@@ -239,9 +368,14 @@ pub fn compile_and_link(out_dir: &Path, source: &Path, ops: &[OpSpec]) -> BuildR
             build.flag(flag);
         }
     }
-    let objects = build
-        .try_compile_intermediates()
-        .map_err(|e| format!("compiling the ops: {e}"))?;
+    let objects = build.try_compile_intermediates().map_err(|e| {
+        format!(
+            "{} could not compile the ops for {target} (set {} to a C compiler for \
+             {target}, or see the README's architecture table): {e}",
+            compiler.path().display(),
+            cc_variable(&target)
+        )
+    })?;
     let [object] = objects.as_slice() else {
         return Err(format!(
             "expected one object file, the compiler made {}",
