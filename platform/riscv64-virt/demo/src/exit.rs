@@ -17,6 +17,9 @@ pub const WRONG_SUM: u16 = 2;
 pub const PANICKED: u16 = 3;
 /// An exception or an unexpected interrupt trapped.
 pub const TRAPPED: u16 = 4;
+/// A BPF filter gave different values compiled and interpreted, or did not
+/// accept as many packets as tcpdump.
+pub const BPF_FAILED: u16 = 5;
 
 /// Ends QEMU with exit status `status` (0 for success).
 pub fn exit(status: u16) -> ! {

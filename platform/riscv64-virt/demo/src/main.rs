@@ -1,8 +1,9 @@
 //! A bare-metal image for QEMU's riscv64 `virt` machine that JIT-compiles
 //! with copyjit: it runs the core's self-test (every op form, as generated
-//! code and in the interpreter) and the billion-sum, prints a line per
-//! self-test group on the UART, and ends QEMU with exit status 0 if all is
-//! well (see `exit.rs` for the other statuses).
+//! code and in the interpreter), the billion-sum and a few classic BPF
+//! filters over packets built into the image (`bpf.rs`), prints a line per
+//! self-test group and per filter on the UART, and ends QEMU with exit
+//! status 0 if all is well (see `exit.rs` for the other statuses).
 //!
 //! ```sh
 //! # M-mode at 0x8000_0000, no firmware (the runner in .cargo/config.toml):
@@ -26,6 +27,7 @@ extern crate alloc;
 
 #[macro_use]
 mod uart;
+mod bpf;
 mod clock;
 mod exit;
 
@@ -68,10 +70,13 @@ fn main() -> ! {
     );
     let self_test_passed = self_test();
     let sum_right = billion_sum(SUM_BOUND);
+    let filters_right = bpf::run();
     let status = if !self_test_passed {
         exit::SELF_TEST_FAILED
     } else if !sum_right {
         exit::WRONG_SUM
+    } else if !filters_right {
+        exit::BPF_FAILED
     } else {
         0
     };
