@@ -351,8 +351,10 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.load_be(size, RP, i64::from(k));
             }
 
-            // Indexed loads: R1 = X + k + size, at most 2^33, is compared with
-            // the captured length, then becomes the address past the value.
+            // Indexed loads: X + k + size > caplen, in 64 bits, is
+            // X > caplen - (k + size) as signed numbers (X is below 2^32,
+            // the difference above -2^33), so A holds the difference and R1
+            // keeps X; then A = the packet + X, and the load.
             c if c == LD | B | IND || c == LD | H | IND || c == LD | W | IND => {
                 let size: u32 = match c & 0x18 {
                     B => 1,
@@ -360,12 +362,16 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                     _ => 4,
                 };
                 self.x_to_t();
-                self.emit(bin_imm(BinOp::Add, RT, k64 + u64::from(size)));
-                self.clobber_t();
                 self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
-                self.fail_if(Cond::UGt, RT, Rhs::Reg(RA));
-                self.emit(bin(BinOp::Add, RT, RP));
-                self.load_be(size, RT, -i64::from(size));
+                self.emit(bin_imm(BinOp::Sub, RA, k64 + u64::from(size)));
+                self.fail_if(Cond::SGt, RT, Rhs::Reg(RA));
+                self.emit(Insn::Bin {
+                    op: BinOp::Add,
+                    dst: RA,
+                    lhs: RT,
+                    rhs: RP,
+                });
+                self.load_be(size, RA, i64::from(k));
                 // X + k + size fitted, so k + size does.
                 let end = (k64 + u64::from(size)).min(u64::from(u16::MAX)) as u16;
                 self.caplen_at_least = self.caplen_at_least.max(end);
