@@ -36,8 +36,10 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(not(target_arch = "riscv64"))]
-compile_error!("copyjit-riscv64-virt is for riscv64 targets, e.g. riscv64gc-unknown-none-elf");
+#[cfg(not(any(target_arch = "riscv64", target_arch = "riscv32")))]
+compile_error!(
+    "copyjit-riscv64-virt is for RISC-V targets, e.g. riscv64gc-unknown-none-elf or riscv32imac-unknown-none-elf"
+);
 
 use copyjit::Platform;
 use core::convert::Infallible;

@@ -64,7 +64,7 @@ fn main() -> ! {
     init_heap();
     uart::CONSOLE.lock().init();
     println!(
-        "copyjit on QEMU riscv64 virt, {MODE}; stencils for {} by {}",
+        "copyjit on QEMU RISC-V virt, {MODE}; stencils for {} by {}",
         copyjit::TARGET,
         copyjit::COMPILER
     );
