@@ -71,25 +71,41 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
     }
     s.push_str("];\n\n");
     // Each stencil ends where the next begins: one offset per stencil and
-    // one for the end, in the narrowest type that holds them.
-    let offset = if total <= usize::from(u16::MAX) {
+    // one for the end. Offsets count in units of the greatest common divisor
+    // of the stencils' lengths (the no-op's length on most targets, 4 bytes
+    // for Thumb), in the narrowest type that holds them.
+    let unit = table
+        .stencils
+        .iter()
+        .map(|t| t.code.len())
+        .fold(0, gcd)
+        .max(1);
+    let offset = if total / unit <= usize::from(u16::MAX) {
         "u16"
     } else {
         "u32"
     };
     let _ = writeln!(
         s,
-        "/// An offset in [`CODE`]: the narrowest type that holds its length."
+        "/// An offset in [`CODE`], in units of [`START_UNIT`] bytes: the narrowest"
     );
+    let _ = writeln!(s, "/// type that holds its length.");
     let _ = writeln!(s, "pub type Offset = {offset};");
     let _ = writeln!(
         s,
-        "/// Where each stencil's code starts in [`CODE`], in table order, and"
+        "/// The bytes one unit of an [`Offset`] stands for: every stencil's length"
+    );
+    let _ = writeln!(s, "/// is a multiple of it.");
+    let _ = writeln!(s, "pub const START_UNIT: usize = {unit};");
+    let _ = writeln!(
+        s,
+        "/// Where each stencil's code starts in [`CODE`], in table order, and where"
     );
     let _ = writeln!(
         s,
-        "/// where the last ends: stencil `i` is `CODE[STARTS[i]..STARTS[i + 1]]`."
+        "/// the last ends, in units: stencil `i` is the bytes from `STARTS[i]` to"
     );
+    let _ = writeln!(s, "/// `STARTS[i + 1]` units.");
     let _ = writeln!(
         s,
         "pub static STARTS: [Offset; {}] = [",
@@ -99,7 +115,8 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
     for t in &table.stencils {
         let _ = writeln!(
             s,
-            "    {at}, // {}{}",
+            "    {}, // {}{}",
+            at / unit,
             t.name,
             if t.stripped {
                 ", tail jump stripped"
@@ -109,7 +126,7 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         );
         at += t.code.len();
     }
-    let _ = writeln!(s, "    {at}, // the end");
+    let _ = writeln!(s, "    {}, // the end", at / unit);
     s.push_str("];\n\n");
     let _ = writeln!(
         s,
@@ -135,4 +152,9 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
     }
     s.push_str("];\n");
     std::fs::write(path, s).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The greatest common divisor of `a` and `b` (`gcd(0, b) = b`).
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }

@@ -10,7 +10,7 @@ mod generated {
 #[cfg(any(target_arch = "powerpc64", test))]
 use generated::PREFIXED;
 pub(crate) use generated::THUMB_BIT;
-use generated::{CODE, STARTS};
+use generated::{CODE, START_UNIT, STARTS};
 pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 
 /// Where the stencil at table index `i` starts in [`CODE`], and where it
@@ -18,7 +18,7 @@ pub use generated::{COMPILER, SLOT_ALIGN, SLOT_DISTANCE, TARGET};
 #[inline(always)]
 fn bounds(i: usize) -> Option<(usize, usize)> {
     match STARTS.get(i..i.wrapping_add(2))? {
-        &[start, end] => Some((start as usize, end as usize)),
+        &[start, end] => Some((start as usize * START_UNIT, end as usize * START_UNIT)),
         _ => None,
     }
 }
@@ -47,7 +47,10 @@ pub fn supports(insn: &Insn) -> bool {
 /// uses on every op.
 const fn fixed(variant: Variant) -> (usize, usize) {
     let i = variant.index();
-    (STARTS[i] as usize, (STARTS[i + 1] - STARTS[i]) as usize)
+    (
+        STARTS[i] as usize * START_UNIT,
+        (STARTS[i + 1] - STARTS[i]) as usize * START_UNIT,
+    )
 }
 
 /// Bytes of the no-op the emitter pads with; build.rs checks that every op
