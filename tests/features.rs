@@ -9,7 +9,7 @@
 mod common;
 
 use common::{interp, jit};
-use copyjit::{Assembler, BinOp, Cond, Error, Insn, Label, Load, Reg, UnOp, Width};
+use copyjit::{Assembler, BinOp, BinOp32, Cond, Error, Insn, Label, Load, Reg, UnOp, Width};
 
 /// Whether the named feature of the crate is on.
 fn enabled(feature: &str) -> bool {
@@ -46,6 +46,11 @@ fn needs(insn: &Insn) -> Vec<&'static str> {
         _ => None,
     };
     let three = |dst: Reg, lhs: Reg| (dst != lhs).then_some("three-address");
+    let op32 = |o: BinOp32| match o {
+        BinOp32::Mul32 => Some("mul"),
+        BinOp32::Shl32 => Some("shift"),
+        _ => None,
+    };
     let mut needs: Vec<&'static str> = match *insn {
         Insn::Bin {
             op: o, dst, lhs, ..
@@ -55,7 +60,13 @@ fn needs(insn: &Insn) -> Vec<&'static str> {
         } => {
             vec![Some("alu-imm"), op(o), three(dst, lhs)]
         }
+        Insn::BinImm32 {
+            op: o, dst, lhs, ..
+        } => {
+            vec![Some("alu-imm"), op32(o), three(dst, lhs)]
+        }
         Insn::Branch { cond: c, .. } => vec![cond(c)],
+        Insn::BranchMem { cond: c, .. } => vec![Some("branch-imm"), cond(c)],
         Insn::BranchImm { cond: c, .. } => vec![Some("branch-imm"), cond(c)],
         Insn::Load { kind, .. } => vec![match kind {
             Load::I8 | Load::I16 | Load::I32 => Some("load-signed"),
@@ -97,6 +108,14 @@ fn every_form() -> Vec<Insn> {
             });
         }
     }
+    for &op in BinOp32::ALL {
+        all.extend(pairs().map(|(dst, lhs)| Insn::BinImm32 {
+            op,
+            dst,
+            lhs,
+            imm: 5,
+        }));
+    }
     for &op in UnOp::ALL {
         all.extend(pairs().map(|(dst, src)| Insn::Unary { op, dst, src }));
     }
@@ -111,6 +130,13 @@ fn every_form() -> Vec<Insn> {
         all.extend(regs.map(|lhs| Insn::BranchImm {
             cond,
             lhs,
+            imm: 9,
+            target,
+        }));
+        all.extend(regs.map(|base| Insn::BranchMem {
+            cond,
+            base,
+            offset: 8,
             imm: 9,
             target,
         }));
