@@ -157,7 +157,7 @@ fn a_move_to_a_buffer_too_small_changes_nothing() {
     let p = program(10);
     let mut a = Vec::new();
     let mut b = Vec::new();
-    let mut asm: Assembler<LABELS> = Assembler::new(buffer(&mut a, 1 << 16, 0));
+    let mut asm: Assembler<LABELS> = Assembler::new(buffer(&mut a, 1 << 20, 0));
     asm.emit_all(&p).unwrap();
     let len = asm.len();
     let small = buffer(&mut b, len - 1, 0);
@@ -190,7 +190,7 @@ fn only_a_buffer_too_small_is_undone_by_a_move() {
 fn the_code_map_gives_each_instruction_its_code() {
     let p = program(30);
     let mut a = Vec::new();
-    let mut asm: Assembler<LABELS> = Assembler::new(buffer(&mut a, 1 << 16, 0));
+    let mut asm: Assembler<LABELS> = Assembler::new(buffer(&mut a, 1 << 20, 0));
     let mut map = Vec::new();
     for &insn in &p {
         map.push((insn, asm.emit_mapped(insn).unwrap()));
