@@ -179,6 +179,17 @@ fn target_flags(target: &str, arch: &str, os: &str, tool: &cc::Tool) -> BuildRes
                  thumbv8m.main-none-eabihf)"
             ));
         }
+        // Armv8-M Baseline is Thumb-1 too: GCC makes no tail calls there,
+        // and clang (which does) calls libgcc for 64-bit shifts and
+        // multiplies, outside the op.
+        "arm" if target.starts_with("thumbv8m.base") => {
+            return Err(format!(
+                "{target} (Armv8-M Baseline: Cortex-M23) cannot have stencils: GCC makes no \
+                 tail calls in Thumb-1 code and clang calls libgcc for 64-bit shifts and multiplies; \
+                 Armv8-M Mainline is supported (thumbv8m.main-none-eabi, \
+                 thumbv8m.main-none-eabihf)"
+            ));
+        }
         // Two of the four registers are passed on the stack, and clang
         // before 20 cannot make a tail call that changes a stack-passed
         // argument (LLVM's ARM backend gives up on `musttail`; fixed in
