@@ -252,17 +252,22 @@ fn cc_variable(target: &str) -> String {
 }
 
 /// Whether the user named a C compiler for `target` (the variables cc
-/// reads before its own choice).
+/// reads before its own choice). Cargo reruns the build when one changes:
+/// cc does not say so itself for a compiler it is given.
 fn compiler_set(target: &str) -> bool {
-    [
+    let variables = [
         format!("CC_{target}"),
         cc_variable(target),
         "TARGET_CC".into(),
         "CC".into(),
         "CROSS_COMPILE".into(),
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()))
+    ];
+    for v in &variables {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    variables
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()))
 }
 
 /// Compilers for targets cc knows no compiler for (it would take the
@@ -310,6 +315,10 @@ fn machine_prefixes(arch: &str) -> &'static [&'static str] {
 fn choose_compiler(build: &mut cc::Build, target: &str, arch: &str) -> BuildResult<cc::Tool> {
     let variable = cc_variable(target);
     let fallbacks = fallback_compilers(target);
+    if !fallbacks.is_empty() {
+        // Which compiler is found depends on it.
+        println!("cargo:rerun-if-env-changed=PATH");
+    }
     if !compiler_set(target) && !fallbacks.is_empty() {
         let Some(found) = find_on_path(fallbacks) else {
             return Err(format!(
