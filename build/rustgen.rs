@@ -70,10 +70,9 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         s.push('\n');
     }
     s.push_str("];\n\n");
-    // Each stencil ends where the next begins: one offset per stencil and
-    // one for the end. Offsets count in units of the greatest common divisor
-    // of the stencils' lengths (the no-op's length on most targets, 4 bytes
-    // for Thumb), in the narrowest type that holds them.
+    // Each stencil's start and length, counted in units of the greatest
+    // common divisor of the stencils' lengths (the no-op's length on most
+    // targets, 4 bytes on Thumb), in the narrowest type that holds them.
     let unit = table
         .stencils
         .iter()
@@ -87,36 +86,33 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
     };
     let _ = writeln!(
         s,
-        "/// An offset in [`CODE`], in units of [`START_UNIT`] bytes: the narrowest"
+        "/// A start or a length in [`CODE`], in units of [`UNIT`] bytes: the"
     );
-    let _ = writeln!(s, "/// type that holds its length.");
+    let _ = writeln!(s, "/// narrowest type that holds the table's length.");
     let _ = writeln!(s, "pub type Offset = {offset};");
     let _ = writeln!(
         s,
         "/// The bytes one unit of an [`Offset`] stands for: every stencil's length"
     );
     let _ = writeln!(s, "/// is a multiple of it.");
-    let _ = writeln!(s, "pub const START_UNIT: usize = {unit};");
+    let _ = writeln!(s, "pub const UNIT: usize = {unit};");
     let _ = writeln!(
         s,
-        "/// Where each stencil's code starts in [`CODE`], in table order, and where"
+        "/// Where each stencil's code starts in [`CODE`] and how long it is, in"
     );
+    let _ = writeln!(s, "/// units, in table order.");
     let _ = writeln!(
         s,
-        "/// the last ends, in units: stencil `i` is the bytes from `STARTS[i]` to"
-    );
-    let _ = writeln!(s, "/// `STARTS[i + 1]` units.");
-    let _ = writeln!(
-        s,
-        "pub static STARTS: [Offset; {}] = [",
-        table.stencils.len() + 1
+        "pub static STENCILS: [(Offset, Offset); {}] = [",
+        table.stencils.len()
     );
     let mut at = 0;
     for t in &table.stencils {
         let _ = writeln!(
             s,
-            "    {}, // {}{}",
+            "    ({}, {}), // {}{}",
             at / unit,
+            t.code.len() / unit,
             t.name,
             if t.stripped {
                 ", tail jump stripped"
@@ -126,7 +122,6 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         );
         at += t.code.len();
     }
-    let _ = writeln!(s, "    {}, // the end", at / unit);
     s.push_str("];\n\n");
     let _ = writeln!(
         s,
