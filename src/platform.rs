@@ -7,8 +7,11 @@ use core::fmt;
 ///
 /// The core writes code through ordinary stores, then asks the platform to
 /// make it visible to instruction fetch and executable. Implementations:
-/// `copyjit-linux` (hosted Linux, never writable and executable at once) and
-/// `copyjit-riscv64-virt` (bare-metal RISC-V on QEMU's `virt` machine).
+/// `copyjit-linux` (hosted Linux, never writable and executable at once),
+/// and for bare metal, one core each:
+/// `copyjit-riscv64-virt` (RISC-V, 64 and 32 bits, `fence.i`),
+/// `copyjit-cortex-m` (Cortex-M without caches, `dsb` + `isb`) and
+/// `copyjit-aarch64-virt` (`dc cvau` / `ic ivau`).
 ///
 /// # The contract
 ///
