@@ -2,6 +2,7 @@
 
 use crate::BuildResult;
 use crate::extract::Table;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -56,11 +57,33 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         "pub const THUMB_BIT: usize = {};\n",
         usize::from(table.thumb)
     );
-    let total: usize = table.stencils.iter().map(|t| t.code.len()).sum();
-    let _ = writeln!(s, "/// Every stencil's code, back to back.");
+    // Where each stencil's code starts in CODE. A stencil with the bytes of
+    // an earlier one (`bugt a, b` and `bult b, a`, ...) shares its code.
+    let mut first: HashMap<&[u8], usize> = HashMap::new();
+    let mut starts = Vec::with_capacity(table.stencils.len());
+    let mut same_as = Vec::with_capacity(table.stencils.len());
+    let mut total = 0;
+    for (i, t) in table.stencils.iter().enumerate() {
+        match first.get(t.code.as_slice()) {
+            Some(&earlier) if !t.code.is_empty() => {
+                starts.push(starts[earlier]);
+                same_as.push(Some(earlier));
+            }
+            _ => {
+                first.insert(&t.code, i);
+                starts.push(total);
+                same_as.push(None);
+                total += t.code.len();
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "/// Every stencil's code, back to back; identical stencils once."
+    );
     let _ = writeln!(s, "pub static CODE: [u8; {total}] = [");
-    for t in &table.stencils {
-        if t.code.is_empty() {
+    for (t, same) in table.stencils.iter().zip(&same_as) {
+        if t.code.is_empty() || same.is_some() {
             continue;
         }
         let _ = write!(s, "    // {}\n   ", t.name);
@@ -106,32 +129,34 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         "pub static STENCILS: [(Offset, Offset); {}] = [",
         table.stencils.len()
     );
-    let mut at = 0;
-    for t in &table.stencils {
+    for ((t, start), same) in table.stencils.iter().zip(&starts).zip(&same_as) {
         let _ = writeln!(
             s,
-            "    ({}, {}), // {}{}",
-            at / unit,
+            "    ({}, {}), // {}{}{}",
+            start / unit,
             t.code.len() / unit,
             t.name,
             if t.stripped {
                 ", tail jump stripped"
             } else {
                 ""
+            },
+            match same {
+                Some(earlier) => format!(", the code of {}", table.stencils[*earlier].name),
+                None => String::new(),
             }
         );
-        at += t.code.len();
     }
     s.push_str("];\n\n");
     let _ = writeln!(
         s,
         "/// Offsets in [`CODE`] of every prefixed instruction (powerpc64 only), ascending."
     );
-    let mut at = 0;
     let mut prefixed = Vec::new();
-    for t in &table.stencils {
-        prefixed.extend(t.prefixed.iter().map(|&o| at + o as usize));
-        at += t.code.len();
+    for ((t, start), same) in table.stencils.iter().zip(&starts).zip(&same_as) {
+        if same.is_none() {
+            prefixed.extend(t.prefixed.iter().map(|&o| start + o as usize));
+        }
     }
     let _ = writeln!(
         s,
