@@ -253,6 +253,43 @@ impl Summary {
     }
 }
 
+/// The sum loop the bare-metal images run after the self-test (the
+/// billion-sum with a bound that suits them): `R0 = 0 + 1 + ... + (n - 1)`,
+/// three ops an iteration, the bound an immediate. `n` must be at least 1.
+pub fn sum_below(n: u64) -> [Insn; 7] {
+    let top = Label(0);
+    [
+        Insn::MovImm {
+            dst: Reg::R0,
+            imm: 0,
+        },
+        Insn::MovImm {
+            dst: Reg::R1,
+            imm: 0,
+        },
+        Insn::Bind(top),
+        Insn::Bin {
+            op: BinOp::Add,
+            dst: Reg::R0,
+            lhs: Reg::R0,
+            rhs: Reg::R1,
+        },
+        Insn::BinImm {
+            op: BinOp::Add,
+            dst: Reg::R1,
+            lhs: Reg::R1,
+            imm: 1,
+        },
+        Insn::BranchImm {
+            cond: Cond::Ne,
+            lhs: Reg::R1,
+            imm: n,
+            target: top,
+        },
+        Insn::Ret,
+    ]
+}
+
 /// Runs every group with `code` as the buffer for generated code, calling
 /// `report` after each group.
 pub fn run<P: Platform>(

@@ -18,7 +18,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use copyjit::selftest;
-use copyjit::{Assembler, BinOp, Cond, Insn, Label, Reg};
+use copyjit::Assembler;
 use copyjit_aarch64_virt::SingleCore;
 use core::fmt::Write;
 use core::panic::PanicInfo;
@@ -178,37 +178,7 @@ fn self_test(code: &mut [u8]) -> bool {
 
 /// Sums the integers below `n` with a three-op loop of generated code.
 fn billion_sum(n: u64, buf: &mut [u8]) -> bool {
-    let top = Label(0);
-    let program = [
-        Insn::MovImm {
-            dst: Reg::R0,
-            imm: 0,
-        },
-        Insn::MovImm {
-            dst: Reg::R1,
-            imm: 0,
-        },
-        Insn::Bind(top),
-        Insn::Bin {
-            op: BinOp::Add,
-            dst: Reg::R0,
-            lhs: Reg::R0,
-            rhs: Reg::R1,
-        },
-        Insn::BinImm {
-            op: BinOp::Add,
-            dst: Reg::R1,
-            lhs: Reg::R1,
-            imm: 1,
-        },
-        Insn::BranchImm {
-            cond: Cond::Ne,
-            lhs: Reg::R1,
-            imm: n,
-            target: top,
-        },
-        Insn::Ret,
-    ];
+    let program = selftest::sum_below(n);
     let mut asm: Assembler = Assembler::new(buf);
     let code = match asm.emit_all(&program).and_then(|()| asm.finish()) {
         Ok(code) => code,

@@ -34,7 +34,7 @@ mod exit;
 use alloc::vec;
 use alloc::vec::Vec;
 use copyjit::selftest::{self, GroupReport};
-use copyjit::{Assembler, BinOp, Cond, Insn, Label, Reg};
+use copyjit::Assembler;
 use copyjit_riscv64_virt::SingleHart;
 use core::panic::PanicInfo;
 use linked_list_allocator::LockedHeap;
@@ -140,37 +140,7 @@ fn self_test() -> bool {
 
 /// Sums the integers below `n` with a three-op loop of generated code.
 fn billion_sum(n: u64) -> bool {
-    let top = Label(0);
-    let program: Vec<Insn> = vec![
-        Insn::MovImm {
-            dst: Reg::R0,
-            imm: 0,
-        },
-        Insn::MovImm {
-            dst: Reg::R1,
-            imm: 0,
-        },
-        Insn::Bind(top),
-        Insn::Bin {
-            op: BinOp::Add,
-            dst: Reg::R0,
-            lhs: Reg::R0,
-            rhs: Reg::R1,
-        },
-        Insn::BinImm {
-            op: BinOp::Add,
-            dst: Reg::R1,
-            lhs: Reg::R1,
-            imm: 1,
-        },
-        Insn::BranchImm {
-            cond: Cond::Ne,
-            lhs: Reg::R1,
-            imm: n,
-            target: top,
-        },
-        Insn::Ret,
-    ];
+    let program = selftest::sum_below(n);
     let mut buf = vec![0u8; 4096];
     let started = clock::now();
     let mut asm: Assembler = Assembler::new(&mut buf);
