@@ -17,8 +17,8 @@
 #![no_main]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use copyjit::selftest;
 use copyjit::Assembler;
+use copyjit::selftest;
 use copyjit_aarch64_virt::SingleCore;
 use core::fmt::Write;
 use core::panic::PanicInfo;

@@ -19,8 +19,8 @@
 #![no_main]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use copyjit::selftest;
 use copyjit::Assembler;
+use copyjit::selftest;
 use copyjit_cortex_m::SingleCore;
 use core::panic::PanicInfo;
 use cortex_m_rt::{ExceptionFrame, entry, exception};

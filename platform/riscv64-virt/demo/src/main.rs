@@ -33,8 +33,8 @@ mod exit;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use copyjit::selftest::{self, GroupReport};
 use copyjit::Assembler;
+use copyjit::selftest::{self, GroupReport};
 use copyjit_riscv64_virt::SingleHart;
 use core::panic::PanicInfo;
 use linked_list_allocator::LockedHeap;
