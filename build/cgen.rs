@@ -129,6 +129,20 @@ fn reg(r: Reg) -> String {
     r.c_name().to_string()
 }
 
+/// The name, family and defines of an ALU form with an immediate: the
+/// 64-bit and the 32-bit operations share `ops/bin_imm.c`.
+fn bin_imm(op: &str, d: Reg, a: Reg) -> (String, &'static str, Vec<(&'static str, String)>) {
+    (
+        format!("{op}i_{}_{}", reg(d), reg(a)),
+        "bin_imm",
+        vec![
+            ("OPFN", format!("cj_{op}")),
+            ("DST", reg(d)),
+            ("LHS", reg(a)),
+        ],
+    )
+}
+
 fn spec(v: Variant) -> OpSpec {
     let (name, family, defines): (String, &str, Vec<(&'static str, String)>) = match v {
         Variant::Empty => ("empty".into(), "empty", vec![]),
@@ -143,24 +157,8 @@ fn spec(v: Variant) -> OpSpec {
                 ("RHS", reg(b)),
             ],
         ),
-        Variant::BinImm(op, d, a) => (
-            format!("{}i_{}_{}", op.name(), reg(d), reg(a)),
-            "bin_imm",
-            vec![
-                ("OPFN", format!("cj_{}", op.name())),
-                ("DST", reg(d)),
-                ("LHS", reg(a)),
-            ],
-        ),
-        Variant::BinImm32(op, d, a) => (
-            format!("{}i_{}_{}", op.name(), reg(d), reg(a)),
-            "bin_imm",
-            vec![
-                ("OPFN", format!("cj_{}", op.name())),
-                ("DST", reg(d)),
-                ("LHS", reg(a)),
-            ],
-        ),
+        Variant::BinImm(op, d, a) => bin_imm(op.name(), d, a),
+        Variant::BinImm32(op, d, a) => bin_imm(op.name(), d, a),
         Variant::Unary(op, d, a) => (
             format!("{}_{}_{}", op.name(), reg(d), reg(a)),
             "unary",
