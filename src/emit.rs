@@ -493,7 +493,7 @@ impl Writer<'_> {
                 Slot::Value(v) => v,
                 Slot::Label(l) => self.refer(l, at),
             };
-            self.write_slot(at, value);
+            write_slot(self.buf, at, value);
         }
         if N > 0 {
             self.at.data_end = op_at + 8 * N;
@@ -641,20 +641,10 @@ impl Writer<'_> {
         // Slots are never staged, so the chain is in the buffer.
         while link != END_OF_CHAIN {
             let slot = link as usize;
-            link = self.read_slot(slot);
-            self.write_slot(slot, relative(here, slot));
+            link = read_slot(self.buf, slot);
+            write_slot(self.buf, slot, relative(here, slot));
         }
         Ok(())
-    }
-
-    #[inline(always)]
-    fn read_slot(&self, at: usize) -> u64 {
-        read_slot(self.buf, at)
-    }
-
-    #[inline(always)]
-    fn write_slot(&mut self, at: usize, value: u64) {
-        write_slot(self.buf, at, value);
     }
 }
 
