@@ -54,7 +54,7 @@ fn run() -> BuildResult<()> {
     }
     println!("cargo:rerun-if-env-changed={}", cgen::EXTRA_OP_ENV);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?);
-    let ops = cgen::op_list()?;
+    let ops = cgen::op_list(&cgen::table()?)?;
     let source = cgen::write_source(&out_dir, &ops)?;
     let built = link::compile_and_link(&out_dir, &source, &ops)?;
     let table = extract::stencils(&built, &ops)?;

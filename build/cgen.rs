@@ -4,8 +4,8 @@
 //! and operation fixed by `#define`s; see `ops/copyjit.h`.
 
 use crate::BuildResult;
-use crate::isa::Reg;
-use crate::variant::Variant;
+use crate::isa::{BinOp, Reg};
+use crate::variant::{REG_FIELDS, Table, Variant};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -65,17 +65,31 @@ OP_THROUGH { NEXT_THROUGH(); }
 #undef CJ_JUMP_FORMS
 ";
 
-/// Every op form in table order, plus the extra op if one is named.
-pub fn op_list() -> BuildResult<Vec<OpSpec>> {
-    let mut ops: Vec<OpSpec> = Variant::all().map(spec).collect();
+/// The forms of the target's table: they depend on its pointer width,
+/// which cargo tells the build script (whose own `usize` is the host's).
+pub fn table() -> BuildResult<Table> {
+    const WIDTH: &str = "CARGO_CFG_TARGET_POINTER_WIDTH";
+    let width = std::env::var(WIDTH).map_err(|e| format!("{WIDTH}: {e}"))?;
+    match width.parse() {
+        Ok(bits @ (32 | 64)) => Ok(Table::new(bits)),
+        _ => Err(format!(
+            "{WIDTH} is {width}: stencils need 32-bit or 64-bit pointers"
+        )),
+    }
+}
+
+/// Every op form of `table` in table order, plus the extra op if one is
+/// named.
+pub fn op_list(table: &Table) -> BuildResult<Vec<OpSpec>> {
+    let mut ops: Vec<OpSpec> = table.forms().map(spec).collect();
     for (i, op) in ops.iter().enumerate() {
         let v = op.variant.expect("table forms have a variant");
-        if v.index() != i {
+        if table.index(v) != i {
             return Err(format!(
-                "op {}: table index {} but Variant::index says {}",
+                "op {}: table index {} but Table::index says {}",
                 op.name,
                 i,
-                v.index()
+                table.index(v)
             ));
         }
     }
@@ -143,6 +157,28 @@ fn bin_imm(op: &str, d: Reg, a: Reg) -> (String, &'static str, Vec<(&'static str
     )
 }
 
+/// The name, family and defines of an ALU form for any registers, whose
+/// numbers its slot `regs` holds; `rhs` is the C expression for the right
+/// operand.
+fn bin_any(
+    op: BinOp,
+    suffix: &str,
+    regs: usize,
+    rhs: String,
+) -> (String, &'static str, Vec<(&'static str, String)>) {
+    (
+        format!("{}{suffix}_any", op.name()),
+        "bin_any",
+        vec![
+            ("OPFN", format!("cj_{}", op.name())),
+            ("REGS", regs.to_string()),
+            ("DST_AT", REG_FIELDS[0].to_string()),
+            ("LHS_AT", REG_FIELDS[1].to_string()),
+            ("RHS", rhs),
+        ],
+    )
+}
+
 fn spec(v: Variant) -> OpSpec {
     let (name, family, defines): (String, &str, Vec<(&'static str, String)>) = match v {
         Variant::Empty => ("empty".into(), "empty", vec![]),
@@ -159,6 +195,8 @@ fn spec(v: Variant) -> OpSpec {
         ),
         Variant::BinImm(op, d, a) => bin_imm(op.name(), d, a),
         Variant::BinImm32(op, d, a) => bin_imm(op.name(), d, a),
+        Variant::BinAny(op, ..) => bin_any(op, "", 0, format!("REG({})", REG_FIELDS[2])),
+        Variant::BinImmAny(op, ..) => bin_any(op, "i", 1, "IMM(0)".into()),
         Variant::Unary(op, d, a) => (
             format!("{}_{}_{}", op.name(), reg(d), reg(a)),
             "unary",

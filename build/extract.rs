@@ -4,6 +4,7 @@
 use crate::BuildResult;
 use crate::cgen::OpSpec;
 use crate::link::Built;
+use crate::variant::Variant;
 use object::{
     Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionFlags,
     SymbolIndex, SymbolKind,
@@ -148,11 +149,12 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
             ops[0].name
         ));
     }
+    let nop = position(ops, Variant::Nop)?;
     if built.thumb {
-        align_thumb(&mut stencils)?;
+        align_thumb(&mut stencils, nop)?;
     }
     let slot_align = slot_align(&built.arch);
-    check_padding(&stencils, slot_align)?;
+    check_padding(&stencils, nop, slot_align)?;
     check_blocks(&stencils, ops, distance)?;
     let table_len = ops.iter().take_while(|op| op.variant.is_some()).count();
     stencils.truncate(table_len);
@@ -172,12 +174,13 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
 /// down to a multiple of 4, so an op reads its literals right only where
 /// its start is 4-aligned, as it was linked; ops then follow each other at
 /// multiples of 4 from the code's 16-aligned start.
-fn align_thumb(stencils: &mut [Stencil]) -> BuildResult<()> {
-    let nop = stencils[crate::variant::Variant::Nop.index()].code.clone();
+fn align_thumb(stencils: &mut [Stencil], nop: usize) -> BuildResult<()> {
+    let name = stencils[nop].name.clone();
+    let nop = stencils[nop].code.clone();
     if nop.len() != 2 {
         return Err(format!(
             "op {}: a Thumb no-op of {} bytes, where 2 were expected",
-            stencils[crate::variant::Variant::Nop.index()].name,
+            name,
             nop.len()
         ));
     }
@@ -608,13 +611,20 @@ fn symbol(object: &object::File, index: SymbolIndex) -> (String, Option<object::
     }
 }
 
+/// Where the op of `variant` is in `ops`, and so in the table.
+fn position(ops: &[OpSpec], variant: Variant) -> BuildResult<usize> {
+    ops.iter()
+        .position(|op| op.variant == Some(variant))
+        .ok_or_else(|| format!("no op for {variant:?} among the forms"))
+}
+
 /// With aligned slots the emitter pads with no-ops, so every op must be a
 /// whole number of no-ops long.
-fn check_padding(stencils: &[Stencil], slot_align: usize) -> BuildResult<()> {
+fn check_padding(stencils: &[Stencil], nop: usize, slot_align: usize) -> BuildResult<()> {
     if slot_align == 1 {
         return Ok(());
     }
-    let nop = &stencils[crate::variant::Variant::Nop.index()];
+    let nop = &stencils[nop];
     let n = nop.code.len();
     if n == 0 || !slot_align.is_multiple_of(n) {
         return Err(format!(
@@ -635,7 +645,7 @@ fn check_padding(stencils: &[Stencil], slot_align: usize) -> BuildResult<()> {
 /// Every op, with the most padding before it and a skip after it, must fit
 /// one code block (`src/layout.rs`), or the emitter could not place it.
 fn check_blocks(stencils: &[Stencil], ops: &[OpSpec], distance: u64) -> BuildResult<()> {
-    let skip = &stencils[crate::variant::Variant::Skip.index()];
+    let skip = &stencils[position(ops, Variant::Skip)?];
     let distance = usize::try_from(distance).map_err(|e| format!("slot distance: {e}"))?;
     match stencils.iter().zip(ops).find(|(s, op)| {
         let max_pad = crate::layout::MAX_PAD;

@@ -172,6 +172,11 @@ impl BinOp {
     pub const fn is_shift(self) -> bool {
         matches!(self, BinOp::Shl | BinOp::Shr | BinOp::Sar)
     }
+
+    /// Whether the operation divides: a division or a remainder.
+    pub const fn is_division(self) -> bool {
+        matches!(self, BinOp::UDiv | BinOp::SDiv | BinOp::URem | BinOp::SRem)
+    }
 }
 
 impl BinOp32 {

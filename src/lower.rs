@@ -3,7 +3,8 @@
 
 use crate::error::Error;
 use crate::isa::{Insn, Label};
-use crate::variant::Variant;
+use crate::stencil::TABLE;
+use crate::variant::{Variant, reg_numbers};
 
 /// What goes into one data slot.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +35,16 @@ pub(crate) trait Form {
 pub(crate) fn lower_with<F: Form>(insn: &Insn, form: F) -> Option<F::Output> {
     let v = Slot::Value;
     Some(match *insn {
+        // A constant `false` but for division where pointers are 32 bits.
+        Insn::Bin { op, dst, lhs, rhs } if TABLE.regs_in_slot(op) => form.form(
+            Variant::BinAny(op, dst, lhs, rhs),
+            [v(reg_numbers(dst, lhs, rhs))],
+        ),
         Insn::Bin { op, dst, lhs, rhs } => form.form(Variant::Bin(op, dst, lhs, rhs), []),
+        Insn::BinImm { op, dst, lhs, imm } if TABLE.regs_in_slot(op) => form.form(
+            Variant::BinImmAny(op, dst, lhs),
+            [v(imm), v(reg_numbers(dst, lhs, dst))],
+        ),
         Insn::BinImm { op, dst, lhs, imm } => form.form(Variant::BinImm(op, dst, lhs), [v(imm)]),
         Insn::BinImm32 { op, dst, lhs, imm } => {
             form.form(Variant::BinImm32(op, dst, lhs), [v(imm)])
@@ -130,7 +140,7 @@ pub(crate) fn check(insn: &Insn, labels: usize) -> Result<(), Error> {
 #[inline(always)]
 pub(crate) fn check_form(variant: Variant, slots: &[Slot], labels: usize) -> Result<(), Error> {
     let shift = match variant {
-        Variant::BinImm(op, ..) => op.is_shift(),
+        Variant::BinImm(op, ..) | Variant::BinImmAny(op, ..) => op.is_shift(),
         Variant::BinImm32(op, ..) => op.is_shift(),
         _ => false,
     };
@@ -199,6 +209,18 @@ mod tests {
             },
             Insn::BinImm {
                 op: BinOp::Shl,
+                dst: r,
+                lhs: r,
+                imm: 3,
+            },
+            Insn::Bin {
+                op: BinOp::SRem,
+                dst: r,
+                lhs: r,
+                rhs: Reg::R2,
+            },
+            Insn::BinImm {
+                op: BinOp::UDiv,
                 dst: r,
                 lhs: r,
                 imm: 3,

@@ -10,8 +10,10 @@
 //! registers are compared exactly and no global state is needed.
 //!
 //! Every stencil form is exercised (each register assignment is its own
-//! stencil): every ALU form with twelve value pairs from [`EDGES`] and one
-//! form with every pair, every branch form under every condition, every load
+//! stencil, but for division where pointers are 32 bits: one stencil, which
+//! reads the registers' numbers from a slot, runs every assignment): every
+//! ALU form with twelve value pairs from [`EDGES`] and one form with every
+//! pair, every branch form under every condition, every load
 //! and store width on every register pair, push and pop, host calls and
 //! calls between generated functions. [`Summary::forms_covered`] counts them.
 //!
@@ -29,7 +31,8 @@ use crate::interp::Interpreter;
 use crate::isa::{BinOp, BinOp32, Cond, Insn, Label, Load, Reg, UnOp, Width};
 use crate::lower;
 use crate::platform::Platform;
-use crate::variant::{self, Variant};
+use crate::stencil::TABLE;
+use crate::variant::Variant;
 use core::cell::Cell;
 use core::fmt;
 
@@ -366,23 +369,23 @@ struct Effect<'m> {
 }
 
 /// Which stencil forms programs used, one bit per form.
-struct Forms([u64; variant::COUNT.div_ceil(64)]);
+struct Forms([u64; TABLE.len().div_ceil(64)]);
 
 impl Forms {
     fn new() -> Self {
-        Forms([0; variant::COUNT.div_ceil(64)])
+        Forms([0; TABLE.len().div_ceil(64)])
     }
 
     /// Every form an instruction can select: all but the empty
     /// continuation and the skip between code blocks (which the
     /// block-crossing case of [`Group::Jump`] runs).
     fn total() -> usize {
-        variant::COUNT - 2
+        TABLE.len() - 2
     }
 
     fn mark(&mut self, insn: &Insn) {
         if let Some((v, _)) = lower::lower(insn) {
-            let i = v.index();
+            let i = TABLE.index(v);
             if let Some(word) = self.0.get_mut(i / 64) {
                 *word |= 1 << (i % 64);
             }
@@ -398,7 +401,7 @@ impl Forms {
     fn count(&self) -> usize {
         let mut n: usize = self.0.iter().map(|w| w.count_ones() as usize).sum();
         for v in [Variant::Empty, Variant::Skip] {
-            let i = v.index();
+            let i = TABLE.index(v);
             if self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
                 n -= 1;
             }
