@@ -81,7 +81,10 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         s,
         "/// Every stencil's code, back to back; identical stencils once."
     );
-    let _ = writeln!(s, "pub static CODE: [u8; {total}] = [");
+    // The window the emitter copies from the last stencil's start lies
+    // inside the table too.
+    let window = crate::layout::WINDOW;
+    let _ = writeln!(s, "pub static CODE: [u8; {}] = [", total + window);
     for (t, same) in table.stencils.iter().zip(&same_as) {
         if t.code.is_empty() || same.is_some() {
             continue;
@@ -92,6 +95,11 @@ pub fn write(path: &Path, table: &Table) -> BuildResult<()> {
         }
         s.push('\n');
     }
+    let _ = writeln!(
+        s,
+        "    // the last stencil's window\n    {}",
+        "0, ".repeat(window)
+    );
     s.push_str("];\n\n");
     // Each stencil's start and length, counted in units of the greatest
     // common divisor of the stencils' lengths (the no-op's length on most

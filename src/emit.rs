@@ -5,8 +5,9 @@ use crate::code::Code;
 use crate::error::Error;
 use crate::isa::{Insn, Label};
 use crate::layout;
+use crate::layout::WINDOW;
 use crate::lower::{self, Slot};
-use crate::stencil::{self, NOP_LEN, NOPS, SKIP_LEN, SLOT_ALIGN, SLOT_DISTANCE};
+use crate::stencil::{self, NOP_LEN, NOPS, SKIP_LEN, SLOT_ALIGN, SLOT_DISTANCE, Stencil};
 use crate::variant::Variant;
 
 /// Generated code starts at an address aligned to this many bytes, and keeps
@@ -377,8 +378,6 @@ struct Failed;
 const STAGE_FROM: usize = 32;
 /// Bytes of the stage.
 const STAGE: usize = 1024;
-/// Bytes copied per stencil when staging.
-const WINDOW: usize = 32;
 
 impl Writer<'_> {
     /// Emits `program` up to its first error. A plain loop, so that every
@@ -444,16 +443,23 @@ impl Writer<'_> {
         slots: [Slot; N],
     ) -> Result<(), Failed> {
         debug_assert_eq!(variant.slots(), N, "{variant:?}");
-        let Some((code, window)) = stencil::code_and_window::<WINDOW>(variant) else {
+        let Some(stencil) = Stencil::of(variant) else {
             return Err(self.fail(Error::Unsupported));
         };
         let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
-        let mut pad = match pad_for::<N>(code, base, self.at.pos, self.at.data_end) {
+        let mut pad = match pad_for::<N>(stencil, base, self.at.pos, self.at.data_end) {
             Ok(pad) => pad,
             Err(e) => return Err(self.fail(e)),
         };
-        if !layout::fits(self.at.pos, pad, code.len(), N, SKIP_LEN, self.at.block_end) {
-            let next = next_block::<N>(self.at, code, base, len);
+        if !layout::fits(
+            self.at.pos,
+            pad,
+            stencil.len,
+            N,
+            SKIP_LEN,
+            self.at.block_end,
+        ) {
+            let next = next_block::<N>(self.at, stencil, base, len);
             let skip = stencil::code(Variant::Skip);
             let ((skip_pad, start, next_pad), Some(skip)) = (next.map_err(|e| self.fail(e))?, skip)
             else {
@@ -467,10 +473,12 @@ impl Writer<'_> {
             self.at.pos = start;
             self.at.data_end = start;
             self.at.block_end = OPEN;
-            pad = next_pad;
+            if PADDED::<N>() {
+                pad = next_pad;
+            }
         }
         let op_at = self.at.pos + pad;
-        let end = op_end::<N>(op_at, code.len());
+        let end = op_end::<N>(op_at, stencil.len);
         if end > self.buf.len() {
             let capacity = self.buf.len();
             return Err(self.fail(Error::BufferTooSmall {
@@ -486,7 +494,7 @@ impl Writer<'_> {
             // The block's first slots: its data block starts here.
             self.at.block_end = op_at + SLOT_DISTANCE;
         }
-        self.put_padded::<N, STAGED>(pad, code, window);
+        self.put_padded::<N, STAGED>(pad, stencil);
         for (k, slot) in slots.into_iter().enumerate() {
             let at = op_at + layout::slot_offset(SLOT_DISTANCE, k);
             let value = match slot {
@@ -506,18 +514,9 @@ impl Writer<'_> {
     /// no-ops, then the stencil's window over its tail) with one test of the
     /// stage's room.
     #[inline(always)]
-    fn put_padded<const N: usize, const STAGED: bool>(
-        &mut self,
-        pad: usize,
-        code: &'static [u8],
-        window: Option<&'static [u8; WINDOW]>,
-    ) {
-        let len = code.len();
-        if STAGED
-            && let Some(window) = window
-            && pad <= NOPS.len()
-            && len <= WINDOW
-        {
+    fn put_padded<const N: usize, const STAGED: bool>(&mut self, pad: usize, stencil: Stencil) {
+        let len = stencil.len;
+        if STAGED && pad <= NOPS.len() && len <= WINDOW {
             if self.staged + pad + WINDOW > self.stage.len() {
                 self.flush();
             }
@@ -538,7 +537,7 @@ impl Writer<'_> {
                 }
             }
             if let Some(dst) = self.stage.get_mut(at + pad..at + pad + WINDOW) {
-                dst.copy_from_slice(window);
+                dst.copy_from_slice(stencil.window);
             }
             self.staged = at + pad + len;
             self.at.pos += pad + len;
@@ -553,7 +552,7 @@ impl Writer<'_> {
                 done += n;
             }
             self.at.pos += pad;
-            self.put_direct(code);
+            self.put_direct(stencil.code());
         }
     }
 
@@ -666,19 +665,29 @@ fn write_slot(buf: &mut [u8], at: usize, value: u64) {
     }
 }
 
-/// Bytes of padding before `code`, which has `N` slots, placed at offset
+/// Whether an op with `N` slots can need padding: one without slots never
+/// does, but on powerpc64. Where it is false the padding is a constant 0
+/// for the compiler, and the emit loop has no padding to test or copy.
+#[allow(non_snake_case, reason = "a constant of N, named as one")]
+const fn PADDED<const N: usize>() -> bool {
+    N > 0 || cfg!(target_arch = "powerpc64")
+}
+
+/// Bytes of padding before `stencil`, which has `N` slots, placed at offset
 /// `pos` of a buffer at address `base`, in a code block whose slot
 /// footprints end at `data_end`: enough to start at `data_end` and keep the
 /// slots aligned, if it has slots, and on powerpc64 to keep its prefixed
 /// instructions inside 64-byte blocks.
 #[inline(always)]
 fn pad_for<const N: usize>(
-    code: &[u8],
+    stencil: Stencil,
     base: usize,
     pos: usize,
     data_end: usize,
 ) -> Result<usize, Error> {
-    let pad = if N == 0 {
+    let pad = if !PADDED::<N>() {
+        return Ok(0);
+    } else if N == 0 {
         0
     } else {
         // SLOT_ALIGN is a power of two: none where slots need no
@@ -690,16 +699,16 @@ fn pad_for<const N: usize>(
     // Power instructions, and so the no-op, are 4 bytes.
     #[cfg(target_arch = "powerpc64")]
     let pad = prefixed_pad(
-        stencil::prefixed(code),
+        stencil::prefixed(stencil.code()),
         base.wrapping_add(pos),
         pad,
         if N == 0 { 4 } else { SLOT_ALIGN },
     )?;
-    let _ = code;
+    let _ = stencil;
     Ok(pad)
 }
 
-/// Where the next code block goes when `code`, with `N` slots, does not fit
+/// Where the next code block goes when `stencil`, with `N` slots, does not fit
 /// the current one (`at`) of a buffer at address `base`, `len` bytes long:
 /// the padding before the skip (so that the next block starts past this
 /// one's slots), the next block's start, and the op's padding there. Checks
@@ -710,14 +719,14 @@ fn pad_for<const N: usize>(
 #[inline(never)]
 fn next_block<const N: usize>(
     at: Cursor,
-    code: &[u8],
+    stencil: Stencil,
     base: usize,
     len: usize,
 ) -> Result<(usize, usize, usize), Error> {
     let skip_pad = at.data_end.saturating_sub(at.pos + SKIP_LEN);
     let start = at.pos + skip_pad + SKIP_LEN + SLOT_DISTANCE;
-    let pad = pad_for::<N>(code, base, start, start)?;
-    if !layout::fits(start, pad, code.len(), N, SKIP_LEN, start + SLOT_DISTANCE)
+    let pad = pad_for::<N>(stencil, base, start, start)?;
+    if !layout::fits(start, pad, stencil.len, N, SKIP_LEN, start + SLOT_DISTANCE)
         || !skip_pad.is_multiple_of(NOP_LEN)
         || !pad.is_multiple_of(NOP_LEN)
         || skip_pad > NOPS.len()
@@ -726,7 +735,7 @@ fn next_block<const N: usize>(
         // whole number of no-ops long.
         return Err(Error::Unsupported);
     }
-    let end = op_end::<N>(start + pad, code.len());
+    let end = op_end::<N>(start + pad, stencil.len);
     if end > len {
         return Err(Error::BufferTooSmall {
             needed: end,

@@ -37,6 +37,14 @@
 /// instruction inside a 64-byte block.
 pub const MAX_PAD: usize = 64;
 
+/// Bytes the emitter copies per stencil when it stages a long program: a
+/// fixed-size window of the stencil table that starts with the stencil's
+/// code (the bytes after it are overwritten by the next op), one move or
+/// two instead of a copy of the stencil's exact length. `build.rs` ends the
+/// table with this many bytes of zeros, so that every stencil's window lies
+/// inside it.
+pub const WINDOW: usize = 32;
+
 /// Bytes an op takes up in its code block: its code, or its slots if they
 /// reach further (an op shorter than its slots is followed by padding, so
 /// that the next op's slots do not overlap its own).
