@@ -660,8 +660,8 @@ fn read_slot(buf: &[u8], at: usize) -> u64 {
 /// Writes `value` into the 8-byte slot at `at` in `buf`, if it lies inside.
 #[inline(always)]
 fn write_slot(buf: &mut [u8], at: usize, value: u64) {
-    if let Some(dst) = buf.get_mut(at..at + 8) {
-        dst.copy_from_slice(&value.to_ne_bytes());
+    if let Some(dst) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut) {
+        *dst = value.to_ne_bytes();
     }
 }
 

@@ -331,7 +331,7 @@ impl Table {
     /// has no digit for its left operand (it is the destination). A form
     /// with its registers in a slot has no register digits. A form left out
     /// gets [`Table::len`], past the table.
-    #[inline]
+    #[inline(always)]
     pub const fn index(&self, v: Variant) -> usize {
         if !self.includes(v) {
             return self.len();
