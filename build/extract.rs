@@ -155,6 +155,7 @@ pub fn stencils(built: &Built, ops: &[OpSpec]) -> BuildResult<Table> {
     }
     let slot_align = slot_align(&built.arch);
     check_padding(&stencils, nop, slot_align)?;
+    cover_slots(&mut stencils, ops, nop)?;
     check_blocks(&stencils, ops, distance)?;
     let table_len = ops.iter().take_while(|op| op.variant.is_some()).count();
     stencils.truncate(table_len);
@@ -642,21 +643,42 @@ fn check_padding(stencils: &[Stencil], nop: usize, slot_align: usize) -> BuildRe
     }
 }
 
+/// Makes every op at least as long as its slots (8 bytes each), with
+/// trailing no-ops where it is shorter (`src/layout.rs`): the next op's
+/// slots, at the same distance from its start, then never overlap this
+/// op's, and the emitter has nothing to keep apart at run time.
+fn cover_slots(stencils: &mut [Stencil], ops: &[OpSpec], nop: usize) -> BuildResult<()> {
+    let (name, nop) = (stencils[nop].name.clone(), stencils[nop].code.clone());
+    for (stencil, op) in stencils.iter_mut().zip(ops) {
+        let short = crate::layout::footprint(op.slots).saturating_sub(stencil.code.len());
+        if short == 0 {
+            continue;
+        }
+        if nop.is_empty() || !short.is_multiple_of(nop.len()) {
+            return Err(format!(
+                "op {}: {} bytes with {} slot(s), {short} bytes short of its slots, \
+                 which the {}-byte no-op ({name}) cannot fill",
+                stencil.name,
+                stencil.code.len(),
+                op.slots,
+                nop.len()
+            ));
+        }
+        for _ in 0..short / nop.len() {
+            stencil.code.extend_from_slice(&nop);
+        }
+    }
+    Ok(())
+}
+
 /// Every op, with the most padding before it and a skip after it, must fit
 /// one code block (`src/layout.rs`), or the emitter could not place it.
 fn check_blocks(stencils: &[Stencil], ops: &[OpSpec], distance: u64) -> BuildResult<()> {
     let skip = &stencils[position(ops, Variant::Skip)?];
     let distance = usize::try_from(distance).map_err(|e| format!("slot distance: {e}"))?;
-    match stencils.iter().zip(ops).find(|(s, op)| {
+    match stencils.iter().zip(ops).find(|(s, _)| {
         let max_pad = crate::layout::MAX_PAD;
-        !crate::layout::fits(
-            0,
-            max_pad,
-            s.code.len(),
-            op.slots,
-            skip.code.len(),
-            distance,
-        )
+        !crate::layout::fits(0, max_pad, s.code.len(), skip.code.len(), distance)
     }) {
         Some((s, op)) => Err(format!(
             "op {}: {} bytes with {} slot(s) do not fit a {distance}-byte code block with \

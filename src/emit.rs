@@ -110,9 +110,10 @@ struct Cursor {
     /// first op with slots, where that op's slots begin; [`OPEN`] until the
     /// block has one.
     block_end: usize,
-    /// The end of the slot footprints in the current code block: an op with
-    /// slots starts here or later, so that its slots follow the previous
-    /// op's (a slot lies [`SLOT_DISTANCE`] bytes after its op's first byte).
+    /// Where the last slot of the current code block ends, less
+    /// [`SLOT_DISTANCE`]: the end of its op's slot footprint, which the
+    /// op's code covers (a slot lies [`SLOT_DISTANCE`] bytes after its op's
+    /// first byte).
     data_end: usize,
     /// How many skips lie behind: each jumps a data block of
     /// [`SLOT_DISTANCE`] bytes.
@@ -447,28 +448,19 @@ impl Writer<'_> {
             return Err(self.fail(Error::Unsupported));
         };
         let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
-        let mut pad = match pad_for::<N>(stencil, base, self.at.pos, self.at.data_end) {
+        let mut pad = match pad_for::<N>(stencil, base, self.at.pos) {
             Ok(pad) => pad,
             Err(e) => return Err(self.fail(e)),
         };
-        if !layout::fits(
-            self.at.pos,
-            pad,
-            stencil.len,
-            N,
-            SKIP_LEN,
-            self.at.block_end,
-        ) {
-            let next = next_block::<N>(self.at, stencil, base, len);
+        if !layout::fits(self.at.pos, pad, stencil.len, SKIP_LEN, self.at.block_end) {
+            let next = next_block::<N>(self.at.pos, stencil, base, len);
             let skip = stencil::code(Variant::Skip);
-            let ((skip_pad, start, next_pad), Some(skip)) = (next.map_err(|e| self.fail(e))?, skip)
-            else {
+            let ((start, next_pad), Some(skip)) = (next.map_err(|e| self.fail(e))?, skip) else {
                 return Err(self.fail(Error::Unsupported));
             };
-            // The skip, after any padding, straight into the buffer.
+            // The skip, straight into the buffer.
             self.flush();
-            write_at(self.buf, self.at.pos, &NOPS[..skip_pad]);
-            write_at(self.buf, self.at.pos + skip_pad, skip);
+            write_at(self.buf, self.at.pos, skip);
             self.at.skips += 1;
             self.at.pos = start;
             self.at.data_end = start;
@@ -504,7 +496,7 @@ impl Writer<'_> {
             write_slot(self.buf, at, value);
         }
         if N > 0 {
-            self.at.data_end = op_at + 8 * N;
+            self.at.data_end = op_at + layout::footprint(N);
         }
         Ok(())
     }
@@ -665,36 +657,31 @@ fn write_slot(buf: &mut [u8], at: usize, value: u64) {
     }
 }
 
-/// Whether an op with `N` slots can need padding: one without slots never
-/// does, but on powerpc64. Where it is false the padding is a constant 0
-/// for the compiler, and the emit loop has no padding to test or copy.
+/// Whether an op with `N` slots can need padding: to align its slots,
+/// where the target needs that, and on powerpc64 to keep a prefixed
+/// instruction inside 64 bytes. Where it is false the padding is a constant
+/// 0 for the compiler, and the emit loop has no padding to test or copy.
 #[allow(non_snake_case, reason = "a constant of N, named as one")]
 const fn PADDED<const N: usize>() -> bool {
-    N > 0 || cfg!(target_arch = "powerpc64")
+    (N > 0 && SLOT_ALIGN > 1) || cfg!(target_arch = "powerpc64")
 }
 
 /// Bytes of padding before `stencil`, which has `N` slots, placed at offset
-/// `pos` of a buffer at address `base`, in a code block whose slot
-/// footprints end at `data_end`: enough to start at `data_end` and keep the
-/// slots aligned, if it has slots, and on powerpc64 to keep its prefixed
-/// instructions inside 64-byte blocks.
+/// `pos` of a buffer at address `base`: enough to keep its slots aligned,
+/// and on powerpc64 its prefixed instructions inside 64-byte blocks. (The
+/// previous op's slots end before this op's begin: every op is at least as
+/// long as its slots, see `layout::footprint`.)
 #[inline(always)]
-fn pad_for<const N: usize>(
-    stencil: Stencil,
-    base: usize,
-    pos: usize,
-    data_end: usize,
-) -> Result<usize, Error> {
-    let pad = if !PADDED::<N>() {
+fn pad_for<const N: usize>(stencil: Stencil, base: usize, pos: usize) -> Result<usize, Error> {
+    if !PADDED::<N>() {
         return Ok(0);
-    } else if N == 0 {
+    }
+    // SLOT_ALIGN is a power of two, and the slots lie a multiple of 8 bytes
+    // after the op.
+    let pad = if N == 0 {
         0
     } else {
-        // SLOT_ALIGN is a power of two: none where slots need no
-        // alignment, and the compiler knows it.
-        let start = pos.max(data_end);
-        let address = base.wrapping_add(start);
-        start - pos + (address.wrapping_neg() & (SLOT_ALIGN - 1))
+        base.wrapping_add(pos).wrapping_neg() & (SLOT_ALIGN - 1)
     };
     // Power instructions, and so the no-op, are 4 bytes.
     #[cfg(target_arch = "powerpc64")]
@@ -708,28 +695,26 @@ fn pad_for<const N: usize>(
     Ok(pad)
 }
 
-/// Where the next code block goes when `stencil`, with `N` slots, does not fit
-/// the current one (`at`) of a buffer at address `base`, `len` bytes long:
-/// the padding before the skip (so that the next block starts past this
-/// one's slots), the next block's start, and the op's padding there. Checks
-/// that the skip and the op fit the buffer, so that on error nothing is
-/// written. Out of line: it runs once per block, and it takes no reference
-/// to the writer, whose fields then stay in registers.
+/// Where the next code block goes when `stencil`, with `N` slots, does not
+/// fit the current one, which ends at `pos`, of a buffer at address `base`,
+/// `len` bytes long: the next block's start (past the current block's data
+/// block, which ends at most `SLOT_DISTANCE` bytes after `pos`) and the
+/// op's padding there. Checks that the skip and the op fit the buffer, so
+/// that on error nothing is written. Out of line: it runs once per block,
+/// and it takes no reference to the writer, whose fields then stay in
+/// registers.
 #[cold]
 #[inline(never)]
 fn next_block<const N: usize>(
-    at: Cursor,
+    pos: usize,
     stencil: Stencil,
     base: usize,
     len: usize,
-) -> Result<(usize, usize, usize), Error> {
-    let skip_pad = at.data_end.saturating_sub(at.pos + SKIP_LEN);
-    let start = at.pos + skip_pad + SKIP_LEN + SLOT_DISTANCE;
-    let pad = pad_for::<N>(stencil, base, start, start)?;
-    if !layout::fits(start, pad, stencil.len, N, SKIP_LEN, start + SLOT_DISTANCE)
-        || !skip_pad.is_multiple_of(NOP_LEN)
+) -> Result<(usize, usize), Error> {
+    let start = pos + SKIP_LEN + SLOT_DISTANCE;
+    let pad = pad_for::<N>(stencil, base, start)?;
+    if !layout::fits(start, pad, stencil.len, SKIP_LEN, start + SLOT_DISTANCE)
         || !pad.is_multiple_of(NOP_LEN)
-        || skip_pad > NOPS.len()
     {
         // build.rs checks that every op fits an empty block and is a
         // whole number of no-ops long.
@@ -742,7 +727,7 @@ fn next_block<const N: usize>(
             capacity: len,
         });
     }
-    Ok((skip_pad, start, pad))
+    Ok((start, pad))
 }
 
 /// The end of what an op of `code_len` bytes with `N` slots writes when it

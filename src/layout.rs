@@ -15,12 +15,15 @@
 //!   op's first byte, wherever the op is placed: the op reads it
 //!   PC-relatively with a distance the linker resolved, so no op jumps over
 //!   data and code stays dense.
-//! - Ops follow one another in a code block with nothing between them but
-//!   padding before an op with slots: to keep its slots clear of the previous
-//!   op's (see [`footprint`]) and aligned to `SLOT_ALIGN`.
+//! - Every op is at least as long as its slots, 8 bytes each ([`footprint`]):
+//!   `build.rs` ends a shorter one with no-ops. So the slots of ops placed
+//!   one after the other follow one another too, never overlapping.
+//! - Ops follow one another in a code block with nothing between them but,
+//!   where the target needs aligned slots (`SLOT_ALIGN`), padding before an
+//!   op with slots.
 //! - A code block's data block starts `D` bytes after the block's first op
 //!   with slots, so the block's code must end there. When the next op (its
-//!   padding, its footprint, and room for a skip after it) would not fit, a
+//!   padding, its code, and room for a skip after it) would not fit, a
 //!   **skip** ends the block: the empty op linked with its continuation `D`
 //!   bytes past its end, one direct jump over the data block into the next
 //!   code block. Code without slots needs no data block and no skip: it
@@ -45,16 +48,12 @@ pub const MAX_PAD: usize = 64;
 /// inside it.
 pub const WINDOW: usize = 32;
 
-/// Bytes an op takes up in its code block: its code, or its slots if they
-/// reach further (an op shorter than its slots is followed by padding, so
-/// that the next op's slots do not overlap its own).
+/// The bytes of an op's slots, which `build.rs` makes the least length of
+/// its code: an op shorter than its slots ends with no-ops, so that the next
+/// op's slots, at the same distance from its start, follow its own.
 #[inline(always)]
-pub const fn footprint(code_len: usize, slots: usize) -> usize {
-    if code_len > 8 * slots {
-        code_len
-    } else {
-        8 * slots
-    }
+pub const fn footprint(slots: usize) -> usize {
+    8 * slots
 }
 
 /// The offset of an op's `k`-th slot from the op's first byte.
@@ -63,19 +62,18 @@ pub const fn slot_offset(distance: usize, k: usize) -> usize {
     distance + 8 * k
 }
 
-/// Whether an op of `code_len` bytes with `slots` slots, placed at `pos`
-/// after `pad` bytes of padding, leaves room for a skip of `skip_len` bytes
-/// before `block_end`, the end of its code block. The emitter asks it of
-/// every op; build.rs asks it of every op in an empty block with the most
-/// padding ([`MAX_PAD`]), so that every op fits a fresh block.
+/// Whether an op of `code_len` bytes, placed at `pos` after `pad` bytes of
+/// padding, leaves room for a skip of `skip_len` bytes before `block_end`,
+/// the end of its code block. The emitter asks it of every op; build.rs
+/// asks it of every op in an empty block with the most padding
+/// ([`MAX_PAD`]), so that every op fits a fresh block.
 #[inline(always)]
 pub const fn fits(
     pos: usize,
     pad: usize,
     code_len: usize,
-    slots: usize,
     skip_len: usize,
     block_end: usize,
 ) -> bool {
-    pos + pad + footprint(code_len, slots) + skip_len <= block_end
+    pos + pad + code_len + skip_len <= block_end
 }
