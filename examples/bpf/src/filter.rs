@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::instruction::{Instruction, Listing, op};
-use crate::run::{Compiled, Interpreted};
+use crate::run::{Compiled, Entry, Interpreted};
 use crate::translate::{self, Translation};
 use copyjit::{Assembler, Code, Insn, Label, Platform};
 
@@ -56,6 +56,8 @@ pub struct Filter<'p, const LABELS: usize = 64> {
     targets: [u64; WORDS],
     /// Bit `i` is set when instruction `i` is the target of a backward jump.
     backward: [u64; WORDS],
+    /// Whether any jump goes backward.
+    loops: bool,
     /// How many targets the words before each word hold.
     rank: [u16; WORDS],
     /// Jump targets, which are numbered from label 1.
@@ -64,6 +66,9 @@ pub struct Filter<'p, const LABELS: usize = 64> {
     labels: usize,
     /// Whether the program loads from scratch memory (so the runners clear it).
     reads_scratch: bool,
+    /// Whether the program uses scratch memory or the length on the wire
+    /// (so generated code finds them in a context).
+    needs_context: bool,
     /// The first `ret #0`, which the translation's checks return through
     /// (`usize::MAX` if there is none).
     zero_return: usize,
@@ -89,6 +94,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         }
         let mut targets = [0u64; WORDS];
         let mut backward = [0u64; WORDS];
+        let mut loops = false;
         // A jump to the next instruction is no jump: it needs no label.
         let mut mark = |pc: usize, target: u32| -> Result<(), Error> {
             let t = target as usize;
@@ -100,11 +106,13 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
             }
             if t <= pc {
                 backward[t / 64] |= 1 << (t % 64);
+                loops = true;
             }
             Ok(())
         };
         let mut shifts_by_x = 0;
         let mut reads_scratch = false;
+        let mut needs_context = false;
         let mut zero_return = usize::MAX;
         for (pc, insn) in program.iter().enumerate() {
             let code = insn.code;
@@ -116,8 +124,10 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
             }
             let next = pc as u32 + 1;
             match class(code) {
+                LD | LDX if code & 0xe0 == LEN => needs_context = true,
                 LD | LDX if code & 0xe0 == MEM => {
                     reads_scratch = true;
+                    needs_context = true;
                     if insn.k >= 16 {
                         return Err(Error::ScratchOutOfRange { pc, index: insn.k });
                     }
@@ -125,6 +135,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
                 ST | STX if insn.k >= 16 => {
                     return Err(Error::ScratchOutOfRange { pc, index: insn.k });
                 }
+                ST | STX => needs_context = true,
                 ALU if matches!(code & 0xf0, DIV | MOD) && code & X == 0 && insn.k == 0 => {
                     return Err(Error::DivisionByZero { pc });
                 }
@@ -158,10 +169,12 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
             program,
             targets,
             backward,
+            loops,
             rank,
             target_count,
             labels,
             reads_scratch,
+            needs_context,
             zero_return,
         })
     }
@@ -181,9 +194,33 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         self.labels
     }
 
+    /// Whether the program uses scratch memory (`M[]`) or the length on the
+    /// wire (`len`): generated code then finds them, and the captured
+    /// length, in a context on the runner's stack (`R3` points to it).
+    /// Otherwise `R3` holds the captured length and a call needs no memory.
+    pub fn needs_context(&self) -> bool {
+        self.needs_context
+    }
+
+    /// How the runners enter the translation.
+    fn entry(&self) -> Entry {
+        if self.needs_context {
+            Entry::Context {
+                clear_scratch: self.reads_scratch,
+            }
+        } else {
+            Entry::Registers
+        }
+    }
+
     /// Whether instruction `pc` is the target of a jump.
     pub(crate) fn is_target(&self, pc: usize) -> bool {
         self.targets[pc / 64] & (1 << (pc % 64)) != 0
+    }
+
+    /// Whether the program has a backward jump (and so may loop).
+    pub(crate) fn has_backward_jump(&self) -> bool {
+        self.loops
     }
 
     /// Whether instruction `pc` is the target of a backward jump.
@@ -242,7 +279,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
         let program = self.translate(insns)?;
         Ok(Interpreted::new(
             copyjit::Interpreter::new(program)?,
-            self.reads_scratch,
+            self.entry(),
         ))
     }
 
@@ -287,7 +324,7 @@ impl<'p, const LABELS: usize> Filter<'p, LABELS> {
     ) -> Result<Compiled<'b, P>, JitError<P::Error>> {
         let code = self.emit(buf).map_err(JitError::Compile)?;
         let executable = code.make_executable(platform).map_err(JitError::Platform)?;
-        Ok(Compiled::new(executable, self.reads_scratch))
+        Ok(Compiled::new(executable, self.entry()))
     }
 }
 

@@ -15,75 +15,76 @@ pub trait Run {
     fn run(&self, packet: &[u8], wirelen: u32) -> u32;
 }
 
-/// What generated code finds at `R3`: scratch memory, X and the lengths
-/// (it finds the packet's address in `R2`).
-///
-/// The runners build one per call on their stack: four words written, and
-/// `M[]` cleared only for programs that read it.
+/// How a call enters the translation of one program
+/// ([`crate::Filter::needs_context`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// `R3` = the captured length: the program uses neither scratch memory
+    /// nor the length on the wire, so a call writes no memory.
+    Registers,
+    /// `R3` = a [`Context`] on the runner's stack; `M[]` cleared first when
+    /// the program reads it.
+    Context {
+        /// Whether the program reads scratch memory.
+        clear_scratch: bool,
+    },
+}
+
+/// What generated code finds at `R3` when the program uses scratch memory
+/// or `len` (it finds the packet's address in `R2`, A in `R0`, X in `R1`).
 #[repr(C)]
 pub(crate) struct Context {
-    /// `M[0..16]`, zero-extended; cleared only when the program reads it.
-    mem: MaybeUninit<[u64; 16]>,
-    /// X, zero-extended.
-    x: u64,
     /// The captured length.
     caplen: u64,
     /// The length on the wire.
     wirelen: u64,
+    /// `M[0..16]`, zero-extended; cleared only when the program reads it.
+    mem: MaybeUninit<[u64; 16]>,
 }
 
 impl Context {
     /// Offset of `M[0]`.
     pub(crate) const MEM: i64 = offset_of!(Context, mem) as i64;
-    /// Offset of X.
-    pub(crate) const X: i64 = offset_of!(Context, x) as i64;
     /// Offset of the captured length.
     pub(crate) const CAPLEN: i64 = offset_of!(Context, caplen) as i64;
     /// Offset of the wire length.
     pub(crate) const WIRELEN: i64 = offset_of!(Context, wirelen) as i64;
+}
 
-    /// Inlined into the runners, so that the uninitialised scratch memory is
-    /// never copied (out of line, the 128 bytes were moved on every call:
-    /// half the time of a one-instruction filter).
-    #[inline(always)]
-    fn new(packet: &[u8], wirelen: u32, clear_scratch: bool) -> Self {
-        Context {
-            mem: if clear_scratch {
-                MaybeUninit::new([0; 16])
-            } else {
-                MaybeUninit::uninit()
-            },
-            x: 0,
-            caplen: packet.len().min(u32::MAX as usize) as u64,
-            wirelen: u64::from(wirelen),
+/// Calls `f` with the registers the translation expects at entry: A = 0,
+/// X = 0, the packet, and the captured length or a context built here, in
+/// place (inlined, so that the uninitialised scratch memory is never moved:
+/// out of line, its 128 bytes were copied on every call, half the time of a
+/// one-instruction filter).
+#[inline(always)]
+fn enter<R>(entry: Entry, packet: &[u8], wirelen: u32, f: impl FnOnce([u64; 4]) -> R) -> R {
+    let caplen = packet.len().min(u32::MAX as usize) as u64;
+    let packet = packet.as_ptr() as usize as u64;
+    match entry {
+        Entry::Registers => f([0, 0, packet, caplen]),
+        Entry::Context { clear_scratch } => {
+            let mut context = Context {
+                caplen,
+                wirelen: u64::from(wirelen),
+                mem: MaybeUninit::uninit(),
+            };
+            if clear_scratch {
+                context.mem.write([0; 16]);
+            }
+            f([0, 0, packet, &raw mut context as usize as u64])
         }
-    }
-
-    /// The registers the translation expects at entry: A = 0, R1 = X = 0,
-    /// the packet, the context.
-    #[inline(always)]
-    fn registers(&mut self, packet: &[u8]) -> [u64; 4] {
-        [
-            0,
-            0,
-            packet.as_ptr() as usize as u64,
-            &raw mut *self as usize as u64,
-        ]
     }
 }
 
 /// A filter run by copyjit's interpreter ([`crate::Filter::interpreter`]).
 pub struct Interpreted<'i, const LABELS: usize> {
     interpreter: Interpreter<'i, LABELS>,
-    clear_scratch: bool,
+    entry: Entry,
 }
 
 impl<'i, const LABELS: usize> Interpreted<'i, LABELS> {
-    pub(crate) fn new(interpreter: Interpreter<'i, LABELS>, clear_scratch: bool) -> Self {
-        Interpreted {
-            interpreter,
-            clear_scratch,
-        }
+    pub(crate) fn new(interpreter: Interpreter<'i, LABELS>, entry: Entry) -> Self {
+        Interpreted { interpreter, entry }
     }
 
     /// As [`Run::run`].
@@ -102,19 +103,20 @@ impl<'i, const LABELS: usize> Interpreted<'i, LABELS> {
         wirelen: u32,
         fuel: u64,
     ) -> Result<u32, copyjit::Error> {
-        let mut context = Context::new(packet, wirelen, self.clear_scratch);
-        let registers = context.registers(packet);
         // No call, so no call stack.
         let limits = Limits {
             call_depth: 0,
             fuel,
         };
-        // SAFETY: the program is a translation of a validated filter (only
-        // `Filter::interpreter` builds this type): it reads the packet only
-        // after checking the offset against the captured length, reads and
-        // writes only the context's fields, pushes nothing and calls no
-        // function. `context` and `packet` outlive the call.
-        let result = unsafe { self.interpreter.run_on(registers, limits, &mut []) };
+        let result = enter(self.entry, packet, wirelen, |registers| {
+            // SAFETY: the program is a translation of a validated filter
+            // (only `Filter::interpreter` builds this type), entered as
+            // `self.entry` says: it reads the packet only after checking the
+            // offset against the captured length, reads and writes only the
+            // context's fields, pushes nothing and calls no function. The
+            // context and `packet` outlive the call.
+            unsafe { self.interpreter.run_on(registers, limits, &mut []) }
+        });
         result.map(|r| r as u32)
     }
 }
@@ -128,27 +130,30 @@ impl<const LABELS: usize> Run for Interpreted<'_, LABELS> {
 /// A filter compiled to machine code ([`crate::Filter::jit_compile`]).
 pub struct Compiled<'b, P: Platform> {
     code: Executable<'b, P>,
-    clear_scratch: bool,
+    entry: Entry,
 }
 
 impl<'b, P: Platform> Compiled<'b, P> {
-    pub(crate) fn new(code: Executable<'b, P>, clear_scratch: bool) -> Self {
-        Compiled {
-            code,
-            clear_scratch,
-        }
+    pub(crate) fn new(code: Executable<'b, P>, entry: Entry) -> Self {
+        Compiled { code, entry }
+    }
+
+    /// The machine code, from its entry to its end (to name it for a
+    /// profiler, e.g. with `copyjit_linux::PerfMap`, or to disassemble it).
+    pub fn bytes(&self) -> &[u8] {
+        self.code.bytes()
     }
 
     /// As [`Run::run`].
     pub fn run(&self, packet: &[u8], wirelen: u32) -> u32 {
-        let mut context = Context::new(packet, wirelen, self.clear_scratch);
-        let registers = context.registers(packet);
-        // SAFETY: the code was emitted from the translation of a validated
-        // filter (only `Filter::jit_compile` builds this type), with the
-        // contract stated for the interpreter above: packet reads are
-        // bounds-checked byte loads (no alignment needed), other accesses
-        // stay in `context`, no push, no call.
-        unsafe { self.code.call(registers) as u32 }
+        enter(self.entry, packet, wirelen, |registers| {
+            // SAFETY: the code was emitted from the translation of a
+            // validated filter (only `Filter::jit_compile` builds this
+            // type), with the contract stated for the interpreter above:
+            // packet reads are bounds-checked big-endian loads (no alignment
+            // needed), other accesses stay in the context, no push, no call.
+            unsafe { self.code.call(registers) as u32 }
+        })
     }
 }
 

@@ -5,29 +5,46 @@
 //! | register | holds |
 //! |---|---|
 //! | `R0` | A, always zero-extended from 32 bits; the return value |
-//! | `R1` | a temporary, which may hold a copy of X (see below) |
+//! | `R1` | X, always zero-extended from 32 bits |
 //! | `R2` | the packet's first byte |
-//! | `R3` | the [`Context`](crate::run::Context): scratch memory `M[0..16]`, X, the captured and wire lengths |
+//! | `R3` | the captured length; or, for a program that uses scratch memory or `len`, the [`Context`](crate::run::Context) (scratch memory `M[0..16]`, the captured and wire lengths) |
 //!
-//! X lives in the context. The translation remembers when `R1` still holds
-//! it, so a load of X right after `ldx` or another use of X costs nothing;
-//! and which captured length earlier checks proved, so a packet load at a
-//! constant offset below it needs no check. Both facts follow the forward
-//! jumps and meet at their targets; a target of a backward jump starts from
-//! nothing known.
+//! A program that touches neither scratch memory nor the length on the
+//! wire (most of what tcpdump compiles) needs nothing in memory: a call is
+//! four registers, and a bounds check one compare of `R3` with an
+//! immediate. The others find the lengths and `M[]` in a context on the
+//! runner's stack ([`Filter::needs_context`]).
+//!
+//! The translation remembers which captured length earlier checks proved,
+//! so a packet load at a constant offset below it needs no check. That fact
+//! follows the forward jumps and meets at their targets; a target of a
+//! backward jump starts from nothing known.
+//!
+//! A check may also check more than its own load needs: as much as every
+//! packet the program can still accept needs (a captured length below
+//! that is rejected whichever way the program goes), so that one check
+//! near the top covers the loads below it (`Translation::need`).
+//!
+//! A jump to a `ret` becomes that `ret` (a return is shorter and faster than
+//! copyjit's jump, which goes through a slot); a conditional jump whose
+//! targets are both elsewhere branches to one and returns in place of a
+//! jump to the other when it is a `ret`.
 //!
 //! # Semantics (libpcap 1.10 `bpf_filter`)
 //!
-//! - 32-bit arithmetic wraps: `add`, `sub`, `mul` and `lsh` by a constant
-//!   are copyjit's 32-bit forms (`add32` ...), and `neg` is `mul32` by
-//!   `0xffff_ffff`; by X they are followed by an `and` with `0xffff_ffff`.
-//!   The others cannot set the upper half of a zero-extended A.
+//! - 32-bit arithmetic wraps: `add`, `sub` and `mul` by a constant are
+//!   copyjit's 32-bit forms (`add32` ...), `lsh #k` is `mul32` by 2^k
+//!   (one machine instruction on x86_64, where a shift by an immediate
+//!   from a slot is several), and `neg` is `mul32` by `0xffff_ffff`; by X
+//!   they are followed by an `and` with `0xffff_ffff`. The others cannot
+//!   set the upper half of a zero-extended A. An operation that leaves A
+//!   as it is (`add #0`, `mul #1`, `and #0xffffffff` ...) is left out.
 //! - Packet loads are copyjit's big-endian loads (`load.be16`,
 //!   `load.be32`), which work at any alignment on any target. Each is
 //!   checked against the captured length first, in 64-bit arithmetic, so
 //!   `X + k` never wraps: an access past the captured bytes returns 0 from
 //!   the filter (label `L0`). A load at a constant offset is checked by one
-//!   branch on the length in the context (`BranchMem`).
+//!   branch on `R3` (or on the length in the context, `BranchMem`).
 //! - Division and modulo by X = 0 return 0 from the filter.
 //! - `lsh x` and `rsh x` with X ≥ 32 leave A = 0 (copyjit shifts by the count
 //!   modulo 64, which gives 0 for 32 to 63 on a zero-extended A; 64 and more
@@ -46,11 +63,11 @@ use copyjit::{BinOp, BinOp32, Cond, Insn, Label, Load, Reg, Width};
 
 /// A (`R0`).
 const RA: Reg = Reg::R0;
-/// The temporary (`R1`).
-const RT: Reg = Reg::R1;
+/// X (`R1`).
+const RX: Reg = Reg::R1;
 /// The packet pointer (`R2`).
 const RP: Reg = Reg::R2;
-/// The context pointer (`R3`).
+/// The captured length, or the context pointer (`R3`).
 const RC: Reg = Reg::R3;
 
 /// The low 32 bits.
@@ -61,9 +78,13 @@ const MASK: u64 = 0xffff_ffff;
 /// do), else to a `ret imm 0` after the program.
 const RETURN_ZERO: Label = Label(0);
 
-/// The most copyjit instructions one cBPF instruction becomes, [`Insn::Bind`]s
-/// included (`ld [x + k]`: a bind and 6 instructions).
+/// A bound of the copyjit instructions one cBPF instruction becomes,
+/// [`Insn::Bind`]s included (6 today: `ld [x + k]` with a context is a bind
+/// and 5 instructions, `lsh x` a bind, 4 instructions and an internal bind).
 pub const MAX_PER_INSN: usize = 7;
+/// The most instructions whose need [`Translation::fill_stretch`] keeps.
+const STRETCH: usize = 32;
+
 /// The most instructions after the last cBPF instruction (return 0).
 pub(crate) const MAX_TAIL: usize = 2;
 
@@ -88,35 +109,30 @@ impl Chunk {
     }
 }
 
-/// What is known on every path into a label so far.
-#[derive(Clone, Copy)]
-struct Incoming {
-    /// A lower bound of the captured length (see `Translation::caplen_at_least`).
-    caplen_at_least: u16,
-    /// Whether `R1` holds X.
-    x_in_t: bool,
-}
-
-impl Incoming {
-    /// No path seen yet: the identity of the meet.
-    const NONE: Incoming = Incoming {
-        caplen_at_least: u16::MAX,
-        x_in_t: true,
-    };
-}
+/// What is known on every path into a label so far: a lower bound of the
+/// captured length (see `Translation::caplen_at_least`); `u16::MAX`, the
+/// identity of the meet, while no path has been seen.
+type Incoming = u16;
 
 /// The translation of a [`Filter`], one copyjit instruction at a time
 /// ([`Filter::translation`]).
 ///
-/// Two facts flow along the program's forward edges and meet at labels, so
-/// that checks and loads already done on every path are not done again: a
-/// lower bound of the captured length (from the packet loads that passed
-/// their check) and whether `R1` still holds X. A target of a backward jump
-/// starts from nothing known.
+/// A lower bound of the captured length (from the packet loads that passed
+/// their check) flows along the program's forward edges and meets at
+/// labels, so that checks already done on every path are not done again. A
+/// target of a backward jump starts from nothing known.
 pub struct Translation<'f, 'p, const LABELS: usize> {
     filter: &'f Filter<'p, LABELS>,
     /// What the jumps seen so far bring to each label.
     incoming: [Incoming; LABELS],
+    /// For each jump target's label, the captured length that every packet
+    /// the program can accept from there has ([`Translation::need`]).
+    need: [u16; LABELS],
+    /// The needs of the instructions from `stretch_start`, as many as
+    /// `stretch_len` ([`Translation::fill_stretch`]).
+    stretch: [u16; STRETCH],
+    stretch_start: usize,
+    stretch_len: usize,
     /// The captured length is at least this here (clamped to 16 bits).
     caplen_at_least: u16,
     /// Whether the instruction being translated can fall through to the next.
@@ -126,8 +142,8 @@ pub struct Translation<'f, 'p, const LABELS: usize> {
     chunk: Chunk,
     /// The next instruction of `chunk` to hand out.
     next: usize,
-    /// Whether `R1` holds X.
-    x_in_t: bool,
+    /// Whether `R3` points to the context (else it holds the captured length).
+    context: bool,
     /// The next label for the translation's own use.
     next_label: u16,
     /// Whether anything jumps to [`RETURN_ZERO`].
@@ -147,6 +163,7 @@ fn load(kind: Load, dst: Reg, base: Reg, offset: i64) -> Insn {
     }
 }
 
+/// Stores `src` to the context at `offset`.
 fn store(src: Reg, offset: i64) -> Insn {
     Insn::Store {
         width: Width::W64,
@@ -188,21 +205,115 @@ enum Rhs {
 
 impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     pub(crate) fn new(filter: &'f Filter<'p, LABELS>) -> Self {
-        Translation {
+        let mut translation = Translation {
             filter,
-            incoming: [Incoming::NONE; LABELS],
+            incoming: [u16::MAX; LABELS],
+            need: [0; LABELS],
+            stretch: [0; STRETCH],
+            stretch_start: 0,
+            stretch_len: 0,
             caplen_at_least: 0,
             falls: true,
             pc: 0,
             chunk: Chunk::EMPTY,
             next: 0,
-            // The runners enter with R1 = X = 0.
-            x_in_t: true,
+            context: filter.needs_context(),
             next_label: filter.first_internal_label(),
             return_zero_used: false,
             return_zero_bound: false,
             done: false,
+        };
+        translation.find_needs();
+        translation
+    }
+
+    /// Fills [`Translation::need`] for every jump target, in one pass from
+    /// the last instruction to the first. A program with a backward jump
+    /// keeps 0 everywhere: it may loop forever where libpcap does, so no
+    /// check may return earlier than the program would.
+    fn find_needs(&mut self) {
+        if self.filter.has_backward_jump() {
+            return;
         }
+        // The need of instruction `pc + 1`, and the label of the jump
+        // target after `pc` (targets are numbered in order from 1).
+        let (mut after, mut label) = (0, usize::from(self.filter.first_internal_label()));
+        for pc in (0..self.filter.program().len()).rev() {
+            after = self.need_step(pc, after);
+            if self.filter.is_target(pc) {
+                label -= 1;
+                self.need[label] = after;
+            }
+        }
+    }
+
+    /// The need of instruction `pc`, from the need of `pc + 1` (`after`)
+    /// and of the labels after it.
+    fn need_step(&self, pc: usize, after: u16) -> u16 {
+        let need_of = |to: usize| {
+            if to == pc + 1 {
+                after
+            } else {
+                self.need[usize::from(self.filter.label(to).0)]
+            }
+        };
+        match Step::of(self.filter.program()[pc], pc) {
+            Step::Return { accepts: true } => 0,
+            Step::Return { accepts: false } => u16::MAX,
+            Step::Load { end } => end.max(after),
+            Step::Other => after,
+            Step::Jump { to } => need_of(to),
+            Step::Branch { jt, jf } => need_of(jt).min(need_of(jf)),
+        }
+    }
+
+    /// A lower bound of the captured length of every packet the program
+    /// accepts (returns other than 0 for) from instruction `pc` on: on
+    /// every path from there to a `ret` other than `ret #0`, some packet
+    /// load ends at least there. A packet shorter than that is rejected
+    /// whichever way it goes (by a `ret #0` or a failed load), so a bounds
+    /// check at `pc` may as well check this much, and spare the checks of
+    /// the loads after it. `u16::MAX` when every path returns 0; 0 when
+    /// the program has a backward jump.
+    ///
+    /// [`Translation::find_needs`] kept it for jump targets only; for the
+    /// others it is worked out, and kept, for the stretch of code from `pc`
+    /// that falls through to the next jump target.
+    fn need(&mut self, pc: usize) -> u16 {
+        if self.filter.has_backward_jump() {
+            return 0;
+        }
+        if !(self.stretch_start..self.stretch_start + self.stretch_len).contains(&pc) {
+            self.fill_stretch(pc);
+        }
+        self.stretch[pc - self.stretch_start]
+    }
+
+    /// Works out the needs of the instructions from `pc` up to the next
+    /// jump target or through the first that does not fall through, at
+    /// most [`STRETCH`] of them (the need after a longer stretch is taken
+    /// as 0, a lower bound).
+    fn fill_stretch(&mut self, pc: usize) {
+        let program = self.filter.program();
+        let mut end = pc + 1;
+        while end - pc < STRETCH
+            && end < program.len()
+            && !self.filter.is_target(end)
+            && Step::of(program[end - 1], end - 1).falls_through(end - 1)
+        {
+            end += 1;
+        }
+        let mut after = if end < program.len() && self.filter.is_target(end) {
+            self.need[usize::from(self.filter.label(end).0)]
+        } else {
+            0
+        };
+        for at in (pc..end).rev() {
+            after = self.need_step(at, after);
+            self.stretch[at - pc] = after;
+        }
+        self.stretch_start = pc;
+        self.stretch_len = end - pc;
     }
 
     fn emit(&mut self, insn: Insn) {
@@ -217,20 +328,26 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
 
     /// Returns 0 from the filter unless the captured length is at least
     /// `end` (the end of a packet load at a constant offset): one branch on
-    /// the length in the context, no register touched; nothing when a check
-    /// on every path here already proved it.
+    /// `R3`, or on the length in the context, no register touched; nothing
+    /// when a check on every path here already proved it.
     fn check_caplen(&mut self, end: u64) {
         if end <= u64::from(self.caplen_at_least) {
             return;
         }
-        self.return_zero_used = true;
-        self.emit(Insn::BranchMem {
-            cond: Cond::ULt,
-            base: RC,
-            offset: Context::CAPLEN,
-            imm: end,
-            target: RETURN_ZERO,
-        });
+        // What every packet accepted from here needs (at least `end`).
+        let end = end.max(u64::from(self.need(self.pc)));
+        if self.context {
+            self.return_zero_used = true;
+            self.emit(Insn::BranchMem {
+                cond: Cond::ULt,
+                base: RC,
+                offset: Context::CAPLEN,
+                imm: end,
+                target: RETURN_ZERO,
+            });
+        } else {
+            self.fail_if(Cond::ULt, RC, Rhs::Imm(end));
+        }
         self.caplen_at_least = end.min(u64::from(u16::MAX)) as u16;
     }
 
@@ -238,28 +355,20 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
     fn edge(&mut self, to: usize) -> Label {
         let label = self.filter.label(to);
         let incoming = &mut self.incoming[usize::from(label.0)];
-        incoming.caplen_at_least = incoming.caplen_at_least.min(self.caplen_at_least);
-        incoming.x_in_t &= self.x_in_t;
+        *incoming = (*incoming).min(self.caplen_at_least);
         label
     }
 
-    /// Puts X into `R1`, unless it is there already.
-    fn x_to_t(&mut self) {
-        if !self.x_in_t {
-            self.emit(load(Load::U64, RT, RC, Context::X));
-            self.x_in_t = true;
+    /// The return instruction `pc` is, if it is one.
+    fn ret_at(&self, pc: usize) -> Option<Insn> {
+        let insn = self.filter.program()[pc];
+        match insn.code {
+            c if c == op::RET | op::K => Some(Insn::RetImm {
+                imm: u64::from(insn.k),
+            }),
+            c if c == op::RET | op::A => Some(Insn::Ret),
+            _ => None,
         }
-    }
-
-    /// Sets X from `R1` (which then holds it).
-    fn t_to_x(&mut self) {
-        self.emit(store(RT, Context::X));
-        self.x_in_t = true;
-    }
-
-    /// `R1` no longer holds X.
-    fn clobber_t(&mut self) {
-        self.x_in_t = false;
     }
 
     /// A = the `size`-byte big-endian value at `[base + offset]`.
@@ -284,6 +393,17 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         } else if jt == next {
             let target = self.edge(jf);
             self.emit(branch(inverse, lhs, rhs, target));
+        } else if matches!(
+            (self.ret_at(jt), self.ret_at(jf)),
+            (Some(_), None) | (Some(Insn::RetImm { imm: 0 }), Some(_))
+        ) {
+            // Neither target is next: the branch goes to one and `goto`
+            // copies the `ret` at the other, here `jt`'s. When both return,
+            // the `ret #0` is the copy (most packets are rejected, and a
+            // branch not taken is cheaper).
+            let target = self.edge(jf);
+            self.emit(branch(inverse, lhs, rhs, target));
+            self.goto(jt);
         } else {
             let target = self.edge(jt);
             self.emit(branch(cond, lhs, rhs, target));
@@ -291,11 +411,16 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
         }
     }
 
-    /// An unconditional jump to instruction `to`, unless it is the next one.
+    /// An unconditional jump to instruction `to`, unless it is the next one;
+    /// a `ret` there is copied instead.
     fn goto(&mut self, to: usize) {
         if to != self.pc + 1 {
-            let target = self.edge(to);
-            self.emit(Insn::Jump { target });
+            if let Some(ret) = self.ret_at(to) {
+                self.emit(ret);
+            } else {
+                let target = self.edge(to);
+                self.emit(Insn::Jump { target });
+            }
             self.falls = false;
         }
     }
@@ -315,13 +440,12 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
             let incoming = self.incoming[usize::from(label.0)];
             if self.filter.is_backward_target(pc) {
                 self.caplen_at_least = 0;
-                self.x_in_t = false;
             } else if self.falls {
-                self.caplen_at_least = self.caplen_at_least.min(incoming.caplen_at_least);
-                self.x_in_t &= incoming.x_in_t;
+                self.caplen_at_least = self.caplen_at_least.min(incoming);
             } else {
-                self.caplen_at_least = incoming.caplen_at_least;
-                self.x_in_t = incoming.x_in_t;
+                // Reached by jumps only (`u16::MAX` if by none: a `ret`
+                // whose jumps all became copies of it).
+                self.caplen_at_least = incoming;
             }
         }
         self.falls = true;
@@ -351,24 +475,36 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 self.load_be(size, RP, i64::from(k));
             }
 
-            // Indexed loads: X + k + size > caplen, in 64 bits, is
-            // X > caplen - (k + size) as signed numbers (X is below 2^32,
-            // the difference above -2^33), so A holds the difference and R1
-            // keeps X; then A = the packet + X, and the load.
+            // Indexed loads: the check in 64 bits (X is below 2^32, k +
+            // size below 2^33, so nothing wraps), with A as the temporary;
+            // then A = the packet + X, and the load.
             c if c == LD | B | IND || c == LD | H | IND || c == LD | W | IND => {
                 let size: u32 = match c & 0x18 {
                     B => 1,
                     H => 2,
                     _ => 4,
                 };
-                self.x_to_t();
-                self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
-                self.emit(bin_imm(BinOp::Sub, RA, k64 + u64::from(size)));
-                self.fail_if(Cond::SGt, RT, Rhs::Reg(RA));
+                let end = k64 + u64::from(size);
+                if self.context {
+                    // X + end > caplen is X > caplen - end as signed
+                    // numbers (the difference is above -2^33).
+                    self.emit(load(Load::U64, RA, RC, Context::CAPLEN));
+                    self.emit(bin_imm(BinOp::Sub, RA, end));
+                    self.fail_if(Cond::SGt, RX, Rhs::Reg(RA));
+                } else {
+                    // caplen < X + end.
+                    self.emit(Insn::BinImm {
+                        op: BinOp::Add,
+                        dst: RA,
+                        lhs: RX,
+                        imm: end,
+                    });
+                    self.fail_if(Cond::ULt, RC, Rhs::Reg(RA));
+                }
                 self.emit(Insn::Bin {
                     op: BinOp::Add,
                     dst: RA,
-                    lhs: RT,
+                    lhs: RX,
                     rhs: RP,
                 });
                 self.load_be(size, RA, i64::from(k));
@@ -376,34 +512,25 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 let end = (k64 + u64::from(size)).min(u64::from(u16::MAX)) as u16;
                 self.caplen_at_least = self.caplen_at_least.max(end);
             }
+            // X = 4 * (P[k] & 0xf): the multiplication as two additions,
+            // shorter than copyjit's shift by an immediate on x86_64.
             c if c == LDX | B | MSH => {
                 self.check_caplen(k64 + 1);
-                self.emit(load(Load::U8, RT, RP, i64::from(k)));
-                self.clobber_t();
-                self.emit(bin_imm(BinOp::And, RT, 0xf));
-                self.emit(bin_imm(BinOp::Shl, RT, 2));
-                self.t_to_x();
+                self.emit(load(Load::U8, RX, RP, i64::from(k)));
+                self.emit(bin_imm(BinOp::And, RX, 0xf));
+                self.emit(bin(BinOp::Add, RX, RX));
+                self.emit(bin(BinOp::Add, RX, RX));
             }
+            // Filter::needs_context: a program that reads `len` or uses
+            // M[] has R3 = the context.
             c if c == LD | W | LEN => self.emit(load(Load::U64, RA, RC, Context::WIRELEN)),
-            c if c == LDX | W | LEN => {
-                self.emit(load(Load::U64, RT, RC, Context::WIRELEN));
-                self.t_to_x();
-            }
+            c if c == LDX | W | LEN => self.emit(load(Load::U64, RX, RC, Context::WIRELEN)),
             c if c == LD | W | IMM => self.emit(Insn::MovImm { dst: RA, imm: k64 }),
-            c if c == LDX | W | IMM => {
-                self.emit(Insn::MovImm { dst: RT, imm: k64 });
-                self.t_to_x();
-            }
+            c if c == LDX | W | IMM => self.emit(Insn::MovImm { dst: RX, imm: k64 }),
             c if c == LD | W | MEM => self.emit(load(Load::U64, RA, RC, scratch(k))),
-            c if c == LDX | W | MEM => {
-                self.emit(load(Load::U64, RT, RC, scratch(k)));
-                self.t_to_x();
-            }
+            c if c == LDX | W | MEM => self.emit(load(Load::U64, RX, RC, scratch(k))),
             c if c == ST => self.emit(store(RA, scratch(k))),
-            c if c == STX => {
-                self.x_to_t();
-                self.emit(store(RT, scratch(k)));
-            }
+            c if c == STX => self.emit(store(RX, scratch(k))),
 
             c if c == JMP | JA => {
                 // Validation made `pc + 1 + k` (32-bit wrapping) an index.
@@ -421,8 +548,7 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 let jt = next + usize::from(insn.jt);
                 let jf = next + usize::from(insn.jf);
                 let rhs = if c & X != 0 {
-                    self.x_to_t();
-                    Rhs::Reg(RT)
+                    Rhs::Reg(RX)
                 } else {
                     Rhs::Imm(k64)
                 };
@@ -438,17 +564,8 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
             }),
             c if class(c) == ALU => self.alu(c & 0xf0, c & X != 0, k),
 
-            c if c == MISC | TAX => {
-                self.emit(store(RA, Context::X));
-                self.clobber_t();
-            }
-            c if c == MISC | TXA => {
-                if self.x_in_t {
-                    self.emit(Insn::Mov { dst: RA, src: RT });
-                } else {
-                    self.emit(load(Load::U64, RA, RC, Context::X));
-                }
-            }
+            c if c == MISC | TAX => self.emit(Insn::Mov { dst: RX, src: RA }),
+            c if c == MISC | TXA => self.emit(Insn::Mov { dst: RA, src: RX }),
             // Validation admits no other opcode.
             _ => self.emit(Insn::Ret),
         }
@@ -470,12 +587,12 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
             _ => BinOp::Shr,
         };
         let wraps = matches!(operation, ADD | SUB | MUL | LSH);
+        let k64 = u64::from(k);
         if by_x {
-            self.x_to_t();
             if matches!(operation, DIV | MOD) {
-                self.fail_if(Cond::Eq, RT, Rhs::Imm(0));
+                self.fail_if(Cond::Eq, RX, Rhs::Imm(0));
             }
-            self.emit(bin(binop, RA, RT));
+            self.emit(bin(binop, RA, RX));
             if wraps {
                 self.emit(bin_imm(BinOp::And, RA, MASK));
             }
@@ -483,29 +600,93 @@ impl<'f, 'p, const LABELS: usize> Translation<'f, 'p, LABELS> {
                 // Counts of 64 and more wrapped modulo 64: A = 0 instead.
                 let done = Label(self.next_label);
                 self.next_label += 1;
-                self.emit(branch(Cond::ULt, RT, Rhs::Imm(64), done));
+                self.emit(branch(Cond::ULt, RX, Rhs::Imm(64), done));
                 self.emit(Insn::MovImm { dst: RA, imm: 0 });
                 self.emit(Insn::Bind(done));
             }
         } else if matches!(operation, LSH | RSH) && k >= 32 {
             self.emit(Insn::MovImm { dst: RA, imm: 0 });
+        } else if match operation {
+            ADD | SUB | OR | XOR | LSH | RSH => k == 0,
+            MUL | DIV => k == 1,
+            AND => k == u32::MAX,
+            _ => false,
+        } {
+            // A op k is A (tcpdump's `protochain` has an `add #0`).
         } else {
-            let wrapping = match operation {
-                ADD => Some(BinOp32::Add32),
-                SUB => Some(BinOp32::Sub32),
-                MUL => Some(BinOp32::Mul32),
-                LSH => Some(BinOp32::Shl32),
-                _ => None,
+            // `lsh #k` is `mul32` by 2^k: one machine instruction where a
+            // shift by a count from a slot is several (x86_64).
+            let (wrapping, k) = match operation {
+                ADD => (Some(BinOp32::Add32), k64),
+                SUB => (Some(BinOp32::Sub32), k64),
+                MUL => (Some(BinOp32::Mul32), k64),
+                LSH => (Some(BinOp32::Mul32), 1 << k),
+                _ => (None, k64),
             };
             self.emit(match wrapping {
                 Some(op) => Insn::BinImm32 {
                     op,
                     dst: RA,
                     lhs: RA,
-                    imm: u64::from(k),
+                    imm: k,
                 },
-                None => bin_imm(binop, RA, u64::from(k)),
+                None => bin_imm(binop, RA, k),
             });
+        }
+    }
+}
+
+/// What one cBPF instruction does, as [`Translation::need`] sees it.
+enum Step {
+    /// `ret`: `accepts` unless it is `ret #0`.
+    Return { accepts: bool },
+    /// A packet load whose bounds check needs a captured length of at least
+    /// `end` (clamped to 16 bits); indexed loads too, as `X` is not negative.
+    Load { end: u16 },
+    /// `ja` to instruction `to`.
+    Jump { to: usize },
+    /// A conditional jump to `jt` or `jf`.
+    Branch { jt: usize, jf: usize },
+    /// Anything else: on to the next instruction.
+    Other,
+}
+
+impl Step {
+    /// Whether instruction `pc` may go on to `pc + 1`.
+    fn falls_through(&self, pc: usize) -> bool {
+        match *self {
+            Step::Return { .. } => false,
+            Step::Jump { to } => to == pc + 1,
+            Step::Branch { jt, jf } => jt == pc + 1 || jf == pc + 1,
+            Step::Load { .. } | Step::Other => true,
+        }
+    }
+
+    #[inline]
+    fn of(insn: crate::Instruction, pc: usize) -> Step {
+        use op::*;
+        let code = insn.code;
+        let size = match code & 0x18 {
+            B => 1,
+            H => 2,
+            _ => 4,
+        };
+        let end = |size: u64| (u64::from(insn.k) + size).min(u64::from(u16::MAX)) as u16;
+        match class(code) {
+            RET => Step::Return {
+                accepts: !(code == RET | K && insn.k == 0),
+            },
+            LD if matches!(code & 0xe0, ABS | IND) => Step::Load { end: end(size) },
+            LDX if code & 0xe0 == MSH => Step::Load { end: end(1) },
+            // Validation made these instruction indexes.
+            JMP if code == JMP | JA => Step::Jump {
+                to: (pc as u32 + 1).wrapping_add(insn.k) as usize,
+            },
+            JMP => Step::Branch {
+                jt: pc + 1 + usize::from(insn.jt),
+                jf: pc + 1 + usize::from(insn.jf),
+            },
+            _ => Step::Other,
         }
     }
 }
