@@ -109,8 +109,8 @@ fn target_flags(target: &str, arch: &str, os: &str, tool: &cc::Tool) -> BuildRes
         // word) all reach far beyond this. 1 KiB blocks make the skip's
         // jump rare (one per ~100 ops on x86_64) and hold the longest op of
         // every target with its padding (the 64-bit division loop of 32-bit
-        // targets: 630 bytes with i686 clang, 364 on armv7; at most 100
-        // elsewhere), while a program with slots needs only 1 KiB more than
+        // targets: 428 bytes with i686 clang, 396 on armv7 with clang 22; at
+        // most 100 elsewhere), while a program with slots needs only 1 KiB more than
         // its code.
         slot_distance: 1024,
     };
