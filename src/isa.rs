@@ -1,7 +1,7 @@
 //! The instruction set: four 64-bit registers and the instructions over them.
 //!
 //! Every instruction has the same meaning on every target and in the
-//! [reference interpreter](crate::interpret). All arithmetic wraps; no
+//! [reference interpreter](crate::Interpreter). All arithmetic wraps; no
 //! instruction has an undefined result. This file is shared with `build.rs`,
 //! which generates one stencil per instruction form from it.
 
