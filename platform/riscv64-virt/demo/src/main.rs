@@ -17,7 +17,7 @@
 //! M-mode or (with the `smode` feature) in S-mode. `build.rs` gives its
 //! `link.x` a `memory.x` for the chosen load address. The heap for the code
 //! buffers and program lists is linked_list_allocator's, over riscv-rt's
-//! heap region.
+//! heap region, behind a spin lock.
 
 #![no_std]
 #![no_main]
@@ -37,10 +37,11 @@ use copyjit::Assembler;
 use copyjit::selftest::{self, GroupReport};
 use copyjit_riscv64_virt::SingleHart;
 use core::panic::PanicInfo;
-use linked_list_allocator::LockedHeap;
+
+mod heap;
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: heap::Locked = heap::Locked::empty();
 
 /// The code buffer of the self-test: far more than its longest program.
 const SELF_TEST_CODE_BYTES: usize = if cfg!(feature = "fail-demo") {
