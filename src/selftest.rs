@@ -234,6 +234,27 @@ impl GroupReport {
     pub fn passed(&self) -> bool {
         self.failed == 0
     }
+
+    /// The group's line of a report, for a group that took `ms`
+    /// milliseconds: its name, cases, forms, time and `ok` or `FAILED`,
+    /// and, on a second line, how many cases failed and the first failure.
+    pub fn line(&self, ms: u64) -> impl fmt::Display + '_ {
+        Line(move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "  {:<10} {:>6} cases {:>4} forms {:>6} ms  {}",
+                self.group.name(),
+                self.cases,
+                self.forms,
+                ms,
+                if self.passed() { "ok" } else { "FAILED" },
+            )?;
+            match &self.first_failure {
+                Some(failure) => write!(f, "\n    {} failed, the first: {failure}", self.failed),
+                None => Ok(()),
+            }
+        })
+    }
 }
 
 /// The outcome of every group.
@@ -253,6 +274,31 @@ impl Summary {
     /// Whether every case passed.
     pub fn passed(&self) -> bool {
         self.failed == 0
+    }
+
+    /// Whether every case passed and the cases used every form.
+    pub fn complete(&self) -> bool {
+        self.passed() && self.forms_covered == self.forms_total
+    }
+
+    /// The report's last line, for a self-test that took `ms` milliseconds.
+    pub fn line(&self, ms: u64) -> impl fmt::Display + '_ {
+        Line(move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "self-test: {} cases, {} of {} op forms, {} failed, {} ms",
+                self.cases, self.forms_covered, self.forms_total, self.failed, ms,
+            )
+        })
+    }
+}
+
+/// Text written by a function, for the lines of a report.
+struct Line<F>(F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Line<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
     }
 }
 

@@ -94,6 +94,34 @@ fn self_test_covers_every_form_and_reports_each_group() {
     );
     assert!(reported.iter().filter(|r| r.2 > 0).count() >= 8);
     assert_eq!(summary.forms_covered, summary.forms_total, "{summary:?}");
+    assert!(summary.complete());
+    assert_eq!(
+        summary.line(7).to_string(),
+        format!(
+            "self-test: {} cases, {} of {} op forms, 0 failed, 7 ms",
+            summary.cases, summary.forms_covered, summary.forms_total
+        )
+    );
+}
+
+#[test]
+fn a_group_reports_in_one_line_or_two_with_its_first_failure() {
+    let mut memory = CodeMemory::new(CODE_BYTES).expect("mmap");
+    let report = selftest::run_group(Group::Mov, &Linux, memory.as_mut_slice());
+    let line = format!(
+        "  mov        {:>6} cases {:>4} forms     12 ms  ok",
+        report.cases, report.forms
+    );
+    assert_eq!(report.line(12).to_string(), line);
+    // A buffer too small for any program fails every case.
+    let report = selftest::run_group(Group::Mov, &Linux, &mut [0; 8]);
+    let text = report.line(3).to_string();
+    let (first, second) = text.split_once('\n').expect("two lines");
+    assert!(first.ends_with(" 3 ms  FAILED"), "{first}");
+    assert!(
+        second.starts_with(&format!("    {} failed, the first: ", report.failed)),
+        "{second}"
+    );
 }
 
 #[test]

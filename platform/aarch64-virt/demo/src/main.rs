@@ -152,28 +152,11 @@ fn self_test(code: &mut [u8]) -> bool {
     let mut last = started;
     let summary = selftest::run(&SingleCore, code, |r| {
         let now = now();
-        println!(
-            "  {:<10} {:>6} cases {:>4} forms {:>6} ms  {}",
-            r.group.name(),
-            r.cases,
-            r.forms,
-            micros(now - last) / 1000,
-            if r.passed() { "ok" } else { "FAILED" },
-        );
-        if let Some(failure) = r.first_failure {
-            println!("    {} failed, the first: {failure}", r.failed);
-        }
+        println!("{}", r.line(micros(now - last) / 1000));
         last = now;
     });
-    println!(
-        "self-test: {} cases, {} of {} op forms, {} failed, {} ms",
-        summary.cases,
-        summary.forms_covered,
-        summary.forms_total,
-        summary.failed,
-        micros(now() - started) / 1000,
-    );
-    summary.passed() && summary.forms_covered == summary.forms_total
+    println!("{}", summary.line(micros(now() - started) / 1000));
+    summary.complete()
 }
 
 /// Sums the integers below `n` with a three-op loop of generated code.

@@ -98,28 +98,14 @@ fn self_test(code: &mut [u8]) -> bool {
     let mut last = started;
     let summary = selftest::run(&SingleCore, code, |r| {
         let now = centis();
-        hprintln!(
-            "  {:<10} {:>6} cases {:>4} forms {:>6} ms  {}",
-            r.group.name(),
-            r.cases,
-            r.forms,
-            now.wrapping_sub(last) * 10,
-            if r.passed() { "ok" } else { "FAILED" },
-        );
-        if let Some(failure) = r.first_failure {
-            hprintln!("    {} failed, the first: {}", r.failed, failure);
-        }
+        hprintln!("{}", r.line(u64::from(now.wrapping_sub(last)) * 10));
         last = now;
     });
     hprintln!(
-        "self-test: {} cases, {} of {} op forms, {} failed, {} ms",
-        summary.cases,
-        summary.forms_covered,
-        summary.forms_total,
-        summary.failed,
-        centis().wrapping_sub(started) * 10,
+        "{}",
+        summary.line(u64::from(centis().wrapping_sub(started)) * 10)
     );
-    summary.passed() && summary.forms_covered == summary.forms_total
+    summary.complete()
 }
 
 /// Sums the integers below `n` with a three-op loop of generated code.

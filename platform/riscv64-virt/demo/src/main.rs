@@ -107,17 +107,7 @@ fn self_test() -> bool {
     let mut last = started;
     let summary = selftest::run(&SingleHart, &mut code, |r| {
         let now = clock::now();
-        println!(
-            "  {:<10} {:>6} cases {:>4} forms {:>6} ms  {}",
-            r.group.name(),
-            r.cases,
-            r.forms,
-            clock::micros(now - last) / 1000,
-            if r.passed() { "ok" } else { "FAILED" },
-        );
-        if let Some(failure) = r.first_failure {
-            println!("    {} failed, the first: {failure}", r.failed);
-        }
+        println!("{}", r.line(clock::micros(now - last) / 1000));
         last = now;
         reports.push(*r);
     });
@@ -136,7 +126,7 @@ fn self_test() -> bool {
         failed,
         clock::micros(clock::now() - started) / 1000,
     );
-    summary.passed() && summary.forms_covered == summary.forms_total
+    summary.complete()
 }
 
 /// Sums the integers below `n` with a three-op loop of generated code.
